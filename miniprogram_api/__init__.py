@@ -1,0 +1,1 @@
+"""The customer-facing mini-program API (/mp/v1)."""

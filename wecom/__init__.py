@@ -1,0 +1,1 @@
+"""Everything that speaks WeCom: callback crypto, event parsing, the API client, the simulator."""
