@@ -46,6 +46,11 @@ class Config:
     API_TOKEN_TTL: int = 12 * 3600
     # Largest callback body we accept; WeCom's envelopes are a few KB.
     CALLBACK_MAX_BYTES: int = 64 * 1024
+    # A worker holds a callback event this long; past it the event is presumed abandoned
+    # (worker killed) and the sweeper hands it to another worker.
+    EVENT_LEASE_SECONDS: int = 120
+    # An event stored this long without being picked up (its job was lost) is re-enqueued.
+    EVENT_SWEEP_AFTER_SECONDS: int = 60
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
     # Anything else a test or deployment wants on app.config.

@@ -18,7 +18,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     app.json.sort_keys = False
 
-    from app import cli, errors, health, logs
+    from app import cli, errors, health, logs, wecom_callback
     from app.api import init_app as init_api
     from app.extensions import db, migrate, redis_store
     from app.services import corps
@@ -32,6 +32,7 @@ def create_app(config: Config | None = None) -> Flask:
     errors.init_app(app)
     health.init_app(app)
     init_api(app)
+    wecom_callback.init_app(app)
     cli.init_app(app)
     corps.init_app(app)
     return app

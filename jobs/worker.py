@@ -46,9 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from app import create_app
+    from jobs.schedules import start_ticker
 
     app = create_app()
     worker = build_worker(app, args.queues.split(","))
+    if not args.burst:
+        start_ticker(app)
     with app.app_context():
         worker.work(burst=args.burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
 

@@ -6,6 +6,7 @@ from .corp import Corp
 from .customer import Customer, Identity, IdentityType
 from .event import CallbackEvent, EventStatus
 from .follow import DeletedBy, FollowRelation, FollowStatus, follow_tag
+from .groupchat import GroupChat, GroupChatStatus
 from .staff import Department, Staff, StaffStatus
 from .tag import Tag
 from .user import ApiToken, Role, User
@@ -22,6 +23,8 @@ __all__ = [
     "EventStatus",
     "FollowRelation",
     "FollowStatus",
+    "GroupChat",
+    "GroupChatStatus",
     "Identity",
     "IdentityType",
     "Role",

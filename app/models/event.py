@@ -12,7 +12,7 @@ from .base import Base, CorpScoped, Timestamps, utcnow
 
 
 class EventStatus(enum.StrEnum):
-    received = "received"
+    received = "received"  # stored, waiting for (or between) processing attempts
     processing = "processing"
     done = "done"
     ignored = "ignored"  # a known event no handler acts on

@@ -32,6 +32,7 @@ class DeletedBy(enum.StrEnum):
     staff = "staff"  # del_external_contact: the rep deleted the customer
     customer = "customer"  # del_follow_user: the customer deleted the rep (a lost customer)
     transfer = "transfer"  # the relation moved to another rep
+    sync = "sync"  # gone from WeCom, found by a full sync (the callback was missed)
 
 
 class FollowRelation(CorpScoped, Timestamps, Base):

@@ -25,6 +25,14 @@ def env_corp() -> Corp:
     return corp
 
 
+def env_corp_id() -> int:
+    """The env corp's row id, looked up once per app (it never changes while the app runs)."""
+    corp_id = current_app.extensions.get("env_corp_id")
+    if corp_id is None:
+        corp_id = current_app.extensions["env_corp_id"] = env_corp().id
+    return corp_id
+
+
 def by_wecom_id(wecom_corp_id: str) -> Corp | None:
     return db.session.scalar(select(Corp).where(Corp.wecom_corp_id == wecom_corp_id))
 

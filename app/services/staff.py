@@ -1,10 +1,13 @@
-"""Reading staff."""
+"""Staff (reps) and departments: reading them, and keeping them equal to WeCom."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, or_, select
 
-from app.models import Staff, StaffStatus
+from app.extensions import db
+from app.models import Department, Staff, StaffStatus
 from app.schemas.common import Page
 from app.services.auth import Principal
 from app.services.paging import paginate
@@ -28,3 +31,51 @@ def search(
         like = f"%{q.lower()}%"
         stmt = stmt.where(or_(func.lower(Staff.name).like(like), func.lower(Staff.userid).like(like)))
     return paginate(stmt, page, per_page, Staff.id)
+
+
+def ensure(corp_id: int, userid: str, **fields) -> Staff:
+    """The staff row for ``userid``, created (active) when unknown; ``fields`` update it."""
+    row = db.session.scalar(select(Staff).where(Staff.corp_id == corp_id, Staff.userid == userid))
+    if row is None:
+        row = Staff(corp_id=corp_id, userid=userid, name=fields.pop("name", "") or userid)
+        db.session.add(row)
+    for key, value in fields.items():
+        setattr(row, key, value)
+    db.session.flush()
+    return row
+
+
+def from_wecom_user(corp_id: int, user: dict) -> Staff:
+    """Upsert from a WeCom ``user/get`` or ``user/list`` entry."""
+    departments = user.get("department") or []
+    main = user.get("main_department") or (departments[0] if departments else None)
+    return ensure(corp_id, user["userid"], name=user.get("name") or user["userid"], department_wecom_id=main)
+
+
+def mark_resigned(corp_id: int, userid: str, at: datetime) -> Staff:
+    row = ensure(corp_id, userid)
+    if row.status != StaffStatus.resigned:
+        row.status = StaffStatus.resigned
+        row.resigned_at = at
+    return row
+
+
+def rename(corp_id: int, old_userid: str, new_userid: str) -> None:
+    """WeCom lets an admin change a userid once (update_user with NewUserID)."""
+    row = db.session.scalar(select(Staff).where(Staff.corp_id == corp_id, Staff.userid == old_userid))
+    if row is not None and not db.session.scalar(
+        select(Staff.id).where(Staff.corp_id == corp_id, Staff.userid == new_userid)
+    ):
+        row.userid = new_userid
+        db.session.flush()
+
+
+def upsert_departments(corp_id: int, departments: list[dict]) -> int:
+    existing = {d.wecom_id: d for d in db.session.scalars(select(Department).where(Department.corp_id == corp_id))}
+    for dept in departments:
+        row = existing.get(dept["id"]) or Department(corp_id=corp_id, wecom_id=dept["id"])
+        row.name = dept.get("name", "")
+        row.parent_wecom_id = dept.get("parentid", 0)
+        db.session.add(row)
+    db.session.flush()
+    return len(departments)
