@@ -16,6 +16,10 @@ from config import Config
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_HOST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+# Two test runs on one machine at once (say, two developers' checkouts) keep apart by setting
+# TEST_NAMESPACE (schema names) and TEST_REDIS_DB_BASE (first Redis db index) differently.
+NAMESPACE = os.environ.get("TEST_NAMESPACE", "")
+REDIS_DB_BASE = int(os.environ.get("TEST_REDIS_DB_BASE", "1"))
 
 
 def _worker_number(worker_id: str) -> int:
@@ -25,7 +29,7 @@ def _worker_number(worker_id: str) -> int:
 @pytest.fixture(scope="session")
 def pg_schema(worker_id):
     """A schema of its own for this xdist worker, created from the models."""
-    schema = f"t_{worker_id}"
+    schema = f"t_{NAMESPACE}{worker_id}"
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
@@ -44,7 +48,7 @@ def database_url(pg_schema):
 @pytest.fixture(scope="session")
 def redis_url(worker_id):
     # db 0 is left alone; each xdist worker gets its own index.
-    return f"{REDIS_HOST_URL}/{_worker_number(worker_id) + 1}"
+    return f"{REDIS_HOST_URL}/{REDIS_DB_BASE + _worker_number(worker_id)}"
 
 
 @pytest.fixture
@@ -131,3 +135,41 @@ def run_jobs(app):
         build_worker(app).work(burst=True)
 
     return run
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free port (for the simulator's callbacks)."""
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def sim(app, live_server):
+    """A WeCom simulator sharing the app's corp, secrets and callback keys, sending its
+    callbacks to the live app; the app's client is pointed at it."""
+    from wecom.simulator import SimConfig, SimulatorServer
+
+    cfg = app.config
+    server = SimulatorServer(SimConfig(
+        corp_id=cfg["WECOM_CORP_ID"], agent_id=cfg["WECOM_AGENT_ID"], agent_secret=cfg["WECOM_AGENT_SECRET"],
+        contact_secret=cfg["WECOM_CONTACT_SECRET"], token=cfg["WECOM_TOKEN"],
+        encoding_aes_key=cfg["WECOM_ENCODING_AES_KEY"], miniprogram_appid=cfg["MINIPROGRAM_APPID"],
+        miniprogram_secret=cfg["MINIPROGRAM_SECRET"], callback_url=f"{live_server}/wecom/callback",
+        callback_retry_pause=0.05,
+    )).start()
+    cfg["WECOM_API_BASE"] = server.wecom_api_base
+    cfg["WECHAT_API_BASE"] = server.wechat_api_base
+    yield server
+    server.stop()

@@ -14,7 +14,7 @@ from app import create_app
 from app.extensions import db
 from app.models import Base
 from config import Config
-from tests.conftest import PG_URL
+from tests.conftest import NAMESPACE, PG_URL
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 
@@ -28,7 +28,7 @@ def test_single_head():
 
 def _upgrade_and_diff(database_url: str, tmp_path) -> list:
     os.environ["INSTANCE_PATH"] = str(tmp_path)
-    app = create_app(Config(DATABASE_URL=database_url, REDIS_URL="redis://127.0.0.1:6379/15"))
+    app = create_app(Config(DATABASE_URL=database_url, REDIS_URL="redis://127.0.0.1:6379/0"))
     with app.app_context():
         upgrade(directory=MIGRATIONS)
         with db.engine.connect() as conn:
@@ -45,7 +45,7 @@ def test_migrations_match_models_on_sqlite(tmp_path):
 
 @pytest.fixture
 def empty_pg_schema(worker_id):
-    schema = f"m_{worker_id}"
+    schema = f"m_{NAMESPACE}{worker_id}"
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

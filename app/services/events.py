@@ -15,6 +15,7 @@ import traceback
 from datetime import timedelta
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -57,7 +58,12 @@ def intake(fields: dict[str, str]) -> tuple[int | None, bool]:
     db.session.commit()
     if event_id is None:
         return None, False
-    _enqueue(event_id, fields)
+    try:
+        _enqueue(event_id, fields)
+    except RedisError:
+        # The event is stored: acknowledge it (a 500 would only make WeCom send it again) and
+        # let the sweeper enqueue it once Redis is back.
+        log.exception("could not enqueue event %s; the sweeper will", event_id)
     return event_id, True
 
 
