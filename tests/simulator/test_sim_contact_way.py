@@ -107,3 +107,20 @@ def test_malformed_json_answers_47001(api, demo):
     """Does a POST body that is not JSON answer 47001?"""
     assert api.post(ADD, raw=b"{not json")["errcode"] == 47001
     assert api.post(ADD, raw=b"[1, 2]")["errcode"] == 47001
+
+
+def test_wrong_field_types_answer_40058(api, demo):
+    """Does a field of the wrong JSON type answer 40058 rather than a server error?"""
+    assert api.post(ADD, {"type": 1, "scene": 2, "user": "zhangwei"})["errcode"] == 40058
+    assert api.post("externalcontact/list_contact_way", {"limit": "many"})["errcode"] == 40058
+    assert (
+        api.post("externalcontact/send_welcome_msg", {"welcome_code": "x", "text": "hi"})["errcode"] == 40058
+    )
+
+
+def test_qr_url_can_be_scanned_through_the_control_api(api, ctl, http, demo):
+    """Does the QR image encode a control URL that performs the scan when POSTed?"""
+    way = api.add_way(["lina"], state="poster")
+    encoded = http.get(way["qr_code"], params={"format": "text"}, timeout=5).json()["encodes"]
+    scanned = http.post(encoded, json={}, timeout=5).json()
+    assert (scanned["userid"], scanned["state"]) == ("lina", "poster")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from . import directory, external_contact, messages, token, transfers, wechat
+from . import auth, directory, external_contact, messages, transfers, wechat
 from .common import Api, run
 from .control import bp as control_bp
 from .qr import bp as qr_bp
 
 WECOM_APIS: list[Api] = [
-    *token.APIS,
+    *auth.APIS,
     *directory.APIS,
     *external_contact.APIS,
     *transfers.APIS,

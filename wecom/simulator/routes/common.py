@@ -119,6 +119,10 @@ def _answer(world: World, api: Api, injected: int | None) -> dict:
         return {"errcode": 0, "errmsg": "ok", **result}
     except ApiError as error:
         return error.payload()
+    except (TypeError, ValueError, AttributeError) as error:
+        # A field of the wrong JSON type (a string for a list, text for a number): WeCom answers
+        # a parameter error, never a 500.
+        return ApiError(40058, f"invalid parameter: {error}").payload()
 
 
 def int_arg(call: Call, name: str, default: int | None = None) -> int | None:

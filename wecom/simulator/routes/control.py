@@ -28,6 +28,12 @@ def _control_error(error: ControlError) -> Response:
     return json_response({"error": error.message}, error.status)
 
 
+@bp.errorhandler(ValueError)
+@bp.errorhandler(TypeError)
+def _bad_value(error: Exception) -> Response:
+    return json_response({"error": f"bad value: {error}"}, 400)
+
+
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError) -> Response:
     return json_response({"error": error.errmsg, "errcode": error.errcode}, 400)

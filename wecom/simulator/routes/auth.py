@@ -1,4 +1,4 @@
-"""gettoken, JS tickets and OAuth: the agent-secret side of WeCom."""
+"""gettoken, JS tickets and OAuth: tokens and the agent-secret side of WeCom."""
 
 from __future__ import annotations
 
