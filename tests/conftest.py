@@ -67,6 +67,8 @@ def app(config):
             names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         _db.engine.dispose()
+        if "autocommit_engine" in app.extensions:
+            app.extensions["autocommit_engine"].dispose()
     redis_lib.Redis.from_url(config.REDIS_URL).flushdb()
 
 

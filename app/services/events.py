@@ -54,8 +54,8 @@ def intake(fields: dict[str, str]) -> tuple[int | None, bool]:
             "updated_at": utcnow(),
         },
         ["corp_id", "dedupe_key"],
+        autocommit=True,
     )
-    db.session.commit()
     if event_id is None:
         return None, False
     try:
@@ -81,8 +81,9 @@ def process_job(event_id: int) -> str:
     return process(event_id)
 
 
-def _claim(event_id: int) -> CallbackEvent | None:
-    """Take the event for processing, unless it is done or another worker holds a live lease."""
+def _claim(event_id: int):
+    """Take the event for processing, unless it is done or another worker holds a live lease.
+    Returns (corp_id, payload, attempts) or None; one statement, committed at once."""
     lease_expired = utcnow() - timedelta(seconds=current_app.config["EVENT_LEASE_SECONDS"])
     claimed = db.session.execute(
         update(CallbackEvent)
@@ -94,56 +95,63 @@ def _claim(event_id: int) -> CallbackEvent | None:
             ),
         )
         .values(status=EventStatus.processing, attempts=CallbackEvent.attempts + 1, updated_at=utcnow())
-        .returning(CallbackEvent.id)
-    ).scalar_one_or_none()
+        .returning(CallbackEvent.corp_id, CallbackEvent.payload, CallbackEvent.attempts)
+    ).first()
     db.session.commit()
-    return db.session.get(CallbackEvent, claimed) if claimed else None
+    return claimed
+
+
+def _finish(event_id: int, status: EventStatus, error: str | None = None) -> None:
+    db.session.execute(
+        update(CallbackEvent)
+        .where(CallbackEvent.id == event_id)
+        .values(status=status, last_error=error, processed_at=utcnow(), updated_at=utcnow())
+    )
 
 
 def process(event_id: int) -> str:
     """Run the handlers of one event exactly once; returns the event's resulting status."""
-    event = _claim(event_id)
-    if event is None:
+    claimed = _claim(event_id)
+    if claimed is None:
         return "skipped"
-    fields = dict(event.payload)
+    corp_id, fields, attempts = claimed.corp_id, dict(claimed.payload), claimed.attempts
     try:
-        acted = dispatch(event.corp_id, fields)
-        event.status = EventStatus.done if acted else EventStatus.ignored
-        event.processed_at = utcnow()
-        event.last_error = None
+        status = EventStatus.done if dispatch(corp_id, fields) else EventStatus.ignored
+        _finish(event_id, status)  # in the handlers' transaction: their writes and "done" or neither
         db.session.commit()
     except UnknownEvent as exc:
         # Recorded and visible, but not "failed": replaying it would change nothing.
         db.session.rollback()
-        event = db.session.get(CallbackEvent, event_id)
-        event.status, event.last_error, event.processed_at = EventStatus.ignored, str(exc), utcnow()
+        _finish(event_id, EventStatus.ignored, str(exc))
         db.session.commit()
         log.warning("unknown event", extra={"event_id": event_id, "status": str(exc)})
-        return str(event.status)
+        return str(EventStatus.ignored)
     except (IntegrityError, OperationalError) as exc:
         # A concurrent worker created the same row (or a lock timed out): run it again soon.
         db.session.rollback()
-        return _retry_or_fail(event_id, fields, exc, transient=True)
+        return _retry_or_fail(event_id, fields, attempts, exc, transient=True)
     except Exception as exc:
         db.session.rollback()
-        return _retry_or_fail(event_id, fields, exc, transient=is_transient(exc))
-    log.info("event processed", extra={"event_id": event_id, "status": str(event.status)})
-    return str(event.status)
+        return _retry_or_fail(event_id, fields, attempts, exc, transient=is_transient(exc))
+    log.info("event processed", extra={"event_id": event_id, "status": str(status)})
+    return str(status)
 
 
-def _retry_or_fail(event_id: int, fields: dict, exc: Exception, transient: bool) -> str:
-    event = db.session.get(CallbackEvent, event_id)
-    event.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
-    retry = transient and event.attempts < MAX_ATTEMPTS
-    event.status = EventStatus.received if retry else EventStatus.failed
-    event.updated_at = utcnow()
+def _retry_or_fail(event_id: int, fields: dict, attempts: int, exc: Exception, transient: bool) -> str:
+    error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+    retry = transient and attempts < MAX_ATTEMPTS
+    db.session.execute(
+        update(CallbackEvent)
+        .where(CallbackEvent.id == event_id)
+        .values(status=EventStatus.received if retry else EventStatus.failed, last_error=error, updated_at=utcnow())
+    )
     db.session.commit()
     if retry:
-        delay = BACKOFF_SECONDS[min(event.attempts - 1, len(BACKOFF_SECONDS) - 1)]
-        log.warning("event failed, retrying", extra={"event_id": event_id, "status": event.last_error})
+        delay = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
+        log.warning("event failed, retrying", extra={"event_id": event_id, "status": error})
         _enqueue(event_id, fields, delay=delay)
         return "retrying"
-    log.error("event failed", extra={"event_id": event_id, "status": event.last_error})
+    log.error("event failed", extra={"event_id": event_id, "status": error})
     return "failed"
 
 

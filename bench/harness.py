@@ -1,0 +1,91 @@
+"""Shared benchmark plumbing: a scratch PostgreSQL schema, Redis db, free ports, and the
+project's real processes (gunicorn, workers, the simulator) started and stopped cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_schema(name: str) -> str:
+    """Drop and create schema ``name`` with every table; returns a DATABASE_URL using it."""
+    sys.path.insert(0, str(ROOT))
+    from app.models import Base
+
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        conn.execute(text(f'SET search_path TO "{name}"'))
+        Base.metadata.create_all(conn)
+    engine.dispose()
+    return f"{PG_URL}?options=-csearch_path%3D{name}"
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class Processes:
+    """Start subprocesses in the project root; stop them all (process groups) on exit."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = {**os.environ, **env}
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, *args: str, log: str | None = None) -> subprocess.Popen:
+        out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - lives as long as the process
+        # The benchmark's own fixed commands (python -m …, gunicorn), never outside input.
+        proc = subprocess.Popen(list(args), cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def processes(env: dict[str, str]):
+    procs = Processes(env)
+    try:
+        yield procs
+    finally:
+        procs.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else float("nan")
