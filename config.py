@@ -51,6 +51,8 @@ class Config:
     EVENT_LEASE_SECONDS: int = 120
     # An event stored this long without being picked up (its job was lost) is re-enqueued.
     EVENT_SWEEP_AFTER_SECONDS: int = 60
+    # Drainers per priority (high, default) working the callback event table at once.
+    EVENT_DRAINERS: int = 2
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
     # Anything else a test or deployment wants on app.config.

@@ -33,7 +33,11 @@ class CallbackEvent(CorpScoped, Timestamps, Base):
     status: Mapped[EventStatus] = mapped_column(
         Enum(EventStatus, native_enum=False, length=16), default=EventStatus.received, index=True
     )
+    # "high" for events that carry a 20-second welcome code, else "default": drained separately.
+    priority: Mapped[str] = mapped_column(String(8), default="default")
     attempts: Mapped[int] = mapped_column(default=0)
+    # A retry waits for its backoff: the event is not claimed before this time.
+    next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]

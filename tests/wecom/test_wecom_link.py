@@ -208,8 +208,11 @@ def test_45009_bursts_back_off_and_finish(sim, world, db, run_jobs, app):
     retrying = db.session.query(CallbackEvent).filter_by(status=EventStatus.received).count()
     assert retrying >= 1  # backed off, not failed, not spinning
     assert db.session.query(CallbackEvent).filter_by(status=EventStatus.failed).count() == 0
-    # Run the scheduled retries now instead of waiting for their backoff.
+    # Let the backoff pass, then run the scheduled wake-ups now instead of waiting for them.
     from rq.registry import ScheduledJobRegistry
+
+    db.session.execute(update(CallbackEvent).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
 
     for queue in app.extensions["queues"].all():
         registry = ScheduledJobRegistry(queue=queue)
