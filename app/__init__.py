@@ -20,11 +20,12 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_recycle": 1800}
     app.json.sort_keys = False
 
-    from app import cli, errors, health, logs, wecom_callback
+    from app import cli, errors, health, landing, logs, wecom_callback
     from app.api import init_app as init_api
     from app.extensions import db, migrate, redis_store
-    from app.services import corps
+    from app.services import corps, hooks
     from jobs import init_app as init_jobs
+    from miniprogram_api import init_app as init_miniprogram
 
     logs.init_app(app)
     db.init_app(app)
@@ -34,9 +35,12 @@ def create_app(config: Config | None = None) -> Flask:
     errors.init_app(app)
     health.init_app(app)
     init_api(app)
+    init_miniprogram(app)
     wecom_callback.init_app(app)
+    landing.init_app(app)
     cli.init_app(app)
     corps.init_app(app)
+    hooks.install()
     return app
 
 

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from app.errors import ApiError
+from app.handover_cli import handover_group
 from app.models import Role
 
 
@@ -32,6 +33,7 @@ def init_app(app: Flask) -> None:
     events_group = click.Group("events", help="The callback event store.")
     app.cli.add_command(wecom_group)
     app.cli.add_command(events_group)
+    app.cli.add_command(handover_group)
 
     @wecom_group.command("sync")
     def wecom_sync():

@@ -34,11 +34,24 @@ class Periodic:
 
 
 def definitions() -> list[Periodic]:
-    from app.services import events, sync
+    from app.services import alerts, contact_codes, events, handover, signals, sync
 
     return [
         Periodic("events.sweep", events.sweep, "default", every=30),
+        # Schedule boundaries and midnight cap resets of contact codes, expiries, stray welcomes.
+        Periodic("contact_codes.tick", contact_codes.tick_job, "high", every=60),
+        # Safety net of the card event stream (a lost drain job, a crashed drainer's pending batches).
+        Periodic("cards.drain", signals.drain_job, "high", every=15),
+        # Records intent level falls as scores decay, so stored levels stay true without events.
+        Periodic("cards.settle_levels", signals.settle_job, "low", every=300),
         Periodic("wecom.nightly_sync", sync.nightly_sync_job, "low", cron="30 19 * * *"),  # 03:30 Beijing
+        # Hand-over steps whose scheduled job was lost; customers of resigned reps the callbacks missed.
+        Periodic("handover.sweep", handover.sweep_job, "low", every=60),
+        Periodic("handover.reconcile", handover.reconcile_job, "low", every=3600),
+        # Alerts deferred by quiet hours go out, one digest per rep, as working hours start.
+        Periodic("alerts.release", alerts.quiet.release_job, "high", every=60),
+        # Alert batches whose sender died are re-sent (duplicate check on); lost wake-ups are redone.
+        Periodic("alerts.recover", alerts.outbox.recover_job, "high", every=30),
     ]
 
 

@@ -10,9 +10,9 @@ API_PREFIX = "/api/v1"
 
 
 def blueprints() -> list[ApiBlueprint]:
-    from app.api import auth, customers, staff
+    from app.api import alerts, auth, cards, contact_codes, customers, handovers, identities, staff
 
-    return [auth.bp, staff.bp, customers.bp]
+    return [auth.bp, staff.bp, customers.bp, contact_codes.bp, identities.bp, cards.bp, handovers.bp, alerts.bp]
 
 
 def init_app(app: Flask) -> None:

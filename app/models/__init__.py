@@ -1,21 +1,102 @@
 """All models, one module per aggregate; importing this package registers every table."""
 
+from .alert import (
+    Alert,
+    AlertAudience,
+    AlertDelivery,
+    AlertKind,
+    AlertRule,
+    DeliveryState,
+    RepAlertPreference,
+)
 from .audit import AuditLog
 from .base import Base, utcnow
+from .card import (
+    Card,
+    CardEvent,
+    CardEventType,
+    CardShare,
+    CardVisit,
+    ContactWayStatus,
+    ContentItem,
+    ContentKind,
+    IntentLevel,
+    IntentLevelChange,
+    IntentScore,
+    MpSession,
+    SessionKind,
+)
+from .contact_code import (
+    AssignmentKind,
+    CodeMode,
+    CodeStatus,
+    CodeStrategy,
+    ContactCode,
+    ContactCodeAdd,
+    ContactCodeAssignment,
+    ContactCodeMember,
+    ContactCodeWelcome,
+    WelcomeStatus,
+)
 from .corp import Corp
 from .customer import Customer, Identity, IdentityType
 from .event import CallbackEvent, EventStatus
 from .follow import DeletedBy, FollowRelation, FollowStatus, follow_tag
 from .groupchat import GroupChat, GroupChatStatus
+from .handover import (
+    ChatState,
+    Handover,
+    HandoverGroupChat,
+    HandoverItem,
+    HandoverKind,
+    HandoverStatus,
+    HandoverTrigger,
+    ItemState,
+)
+from .oneid import (
+    ConflictKind,
+    ConflictStatus,
+    IdentityConflict,
+    MergeKind,
+    MergeRecord,
+    MergeStatus,
+    MergeSuggestion,
+    SuggestionStatus,
+)
 from .staff import Department, Staff, StaffStatus
 from .tag import Tag
 from .user import ApiToken, Role, User
 
 __all__ = [
+    "Alert",
+    "AlertAudience",
+    "AlertDelivery",
+    "AlertKind",
+    "AlertRule",
+    "DeliveryState",
+    "RepAlertPreference",
+    "AssignmentKind",
+    "CodeMode",
+    "CodeStatus",
+    "CodeStrategy",
+    "ContactCode",
+    "ContactCodeAdd",
+    "ContactCodeAssignment",
+    "ContactCodeMember",
+    "ContactCodeWelcome",
+    "WelcomeStatus",
     "ApiToken",
     "AuditLog",
     "Base",
     "CallbackEvent",
+    "Card",
+    "CardEvent",
+    "CardEventType",
+    "CardShare",
+    "CardVisit",
+    "ContactWayStatus",
+    "ContentItem",
+    "ContentKind",
     "Corp",
     "Customer",
     "DeletedBy",
@@ -25,9 +106,30 @@ __all__ = [
     "FollowStatus",
     "GroupChat",
     "GroupChatStatus",
+    "ChatState",
+    "Handover",
+    "HandoverGroupChat",
+    "HandoverItem",
+    "HandoverKind",
+    "HandoverStatus",
+    "HandoverTrigger",
+    "ItemState",
     "Identity",
+    "IdentityConflict",
     "IdentityType",
+    "ConflictKind",
+    "ConflictStatus",
+    "MergeKind",
+    "MergeRecord",
+    "MergeStatus",
+    "MergeSuggestion",
+    "SuggestionStatus",
+    "IntentLevel",
+    "IntentLevelChange",
+    "IntentScore",
+    "MpSession",
     "Role",
+    "SessionKind",
     "Staff",
     "StaffStatus",
     "Tag",

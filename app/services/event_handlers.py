@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.models import DeletedBy
-from app.services import audit, contacts, groupchats
+from app.services import alerts, audit, cards, contacts, groupchats, handover
 from app.services import staff as staff_service
+from app.services.contact_codes import adds as contact_code_adds
 from app.services.contacts import from_timestamp
 from wecom.client import contact_client
 from wecom.events import event_type
@@ -76,15 +77,23 @@ def on_chat_dismissed(corp_id: int, f: dict) -> None:
 
 
 HANDLERS: dict[tuple[str, str], list[Handler]] = {
-    ("change_external_contact", "add_external_contact"): [on_contact_added],
+    ("change_external_contact", "add_external_contact"): [
+        on_contact_added,
+        contact_code_adds.on_contact_added,
+        cards.on_contact_added,
+    ],
     ("change_external_contact", "add_half_external_contact"): [on_half_contact_added],
     ("change_external_contact", "edit_external_contact"): [on_contact_added],
     ("change_external_contact", "del_external_contact"): [on_contact_deleted_by_staff],
-    ("change_external_contact", "del_follow_user"): [on_contact_deleted_by_customer],
-    ("change_external_contact", "transfer_fail"): [on_transfer_failed],
+    ("change_external_contact", "del_follow_user"): [on_contact_deleted_by_customer, alerts.on_lost_customer],
+    ("change_external_contact", "transfer_fail"): [
+        on_transfer_failed,
+        handover.on_transfer_failed,
+        alerts.on_transfer_failed,
+    ],
     ("change_contact", "create_user"): [on_user_changed],
     ("change_contact", "update_user"): [on_user_changed],
-    ("change_contact", "delete_user"): [on_user_deleted],
+    ("change_contact", "delete_user"): [on_user_deleted, handover.on_rep_resigned],
     ("change_external_chat", "create"): [on_chat_changed],
     ("change_external_chat", "update"): [on_chat_changed],
     ("change_external_chat", "dismiss"): [on_chat_dismissed],

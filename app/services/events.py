@@ -141,7 +141,9 @@ def drain(priority: str, slot: int | None) -> int:
         for row in batch:
             _handle(row.id, row.corp_id, dict(row.payload), row.attempts)
             processed += 1
-        if time.monotonic() > deadline:
+        # Yield the worker at the end of the slice, or at once when an urgent job (a welcome,
+        # an alert) is waiting behind an ordinary drain.
+        if time.monotonic() > deadline or (priority != "high" and queues()["high"].count):
             # Continue in a fresh job (same slot): a waiting higher-priority job goes first.
             enqueue(drain_job, priority, slot if flag else None, queue=priority)
             return processed
