@@ -129,3 +129,29 @@ def test_muted_rule_is_recorded_but_not_sent(world):
     (delivery,) = world.deliveries()
     assert delivery.state == DeliveryState.suppressed and delivery.reason == "muted"
     assert world.messages(rep.userid) == []
+
+
+def test_read_going_on_is_alerted_when_its_check_falls_due(world, db, app):
+    """Is a read still going on looked at again later, and alerted once it passed the threshold?"""
+    from app.services.alerts import inbox, outbox
+
+    rule = next(r for r in rules.rules_for(world.corp.id) if r.default_of == AlertKind.content_read)
+    rule.params = {"min_seconds": 5}
+    db.session.commit()
+    rep = world.rep()
+    card, (content,) = world.card(rep)
+    visitor = world.visitor("Sun")
+    world.events(visitor, card, ("content_view", 10, content.id), ("heartbeat", 9, content.id))
+    world.run_jobs()
+    redis = app.extensions["redis"]
+    (check,) = redis.zrange(inbox.READ_CHECKS, 0, -1)  # 1 s read so far: looked at again later
+    world.events(visitor, card, ("heartbeat", 0, content.id))  # still reading, now 10 s
+    world.run_jobs()
+    assert world.alerts() == []
+    redis.zadd(inbox.READ_CHECKS, {check: 0})  # the check falls due (no need to wait for it)
+    outbox.recover()
+    world.settle()
+    (alert,) = world.alerts()
+    assert alert.kind == AlertKind.content_read and alert.data["dwell_seconds"] >= 9
+    assert [m["status"] for m in world.messages(rep.userid)] == ["delivered"]
+    assert redis.zcard(inbox.READ_CHECKS) == 0

@@ -359,14 +359,23 @@ def drain(holding: bool = True) -> int:
     deadline = time.monotonic() + SLICE_SECONDS
     idle_until = time.monotonic() + LINGER_SECONDS
     sender = _Sender()
+    look = True  # evaluate the inbox and claim on this pass: on the first, then when woken
     try:
         while True:
             if holding:
-                redis.expire(SENDER_FLAG, SENDER_FLAG_TTL)
-                redis.delete(WAKE_LIST)  # every wake-up so far is answered by this pass
-            evaluated = inbox.evaluate_pending()
+                pipe = redis.pipeline(transaction=False)
+                pipe.expire(SENDER_FLAG, SENDER_FLAG_TTL)
+                pipe.llen(WAKE_LIST)
+                pipe.delete(WAKE_LIST)  # every wake-up so far is answered by this pass
+                look = look or pipe.execute()[1] > 0
+            else:
+                look = True  # a kicked sender hears no wake-ups: it looks every pass
             sender.settle(wait=0)
-            batches = _claim() if len(sender.in_flight) < MAX_IN_FLIGHT else []
+            evaluated, batches = 0, []
+            if look and len(sender.in_flight) < MAX_IN_FLIGHT:
+                evaluated = inbox.evaluate_pending()
+                batches, more = _claim()
+                look = more  # a full claim leaves more behind; anything else wakes us
             if batches or evaluated:
                 sender.submit(batches)
                 idle_until = time.monotonic() + LINGER_SECONDS
@@ -378,13 +387,14 @@ def drain(holding: bool = True) -> int:
             else:
                 wait = min(idle_until, deadline) - time.monotonic()
                 if wait > 0 and redis.blpop([WAKE_LIST], timeout=wait):
+                    look = True
                     continue
-                # Give the flag up, then look once more: a delivery committed after our last
-                # claim found the flag taken and started no sender of its own.
+                # Give the flag up, then look once more: work committed after our last look
+                # found the flag taken and started no sender of its own.
                 redis.delete(SENDER_FLAG)
                 holding = False
                 evaluated = inbox.evaluate_pending()
-                batches = _claim()
+                batches, _ = _claim()
                 if not (batches or evaluated):
                     break
                 sender.submit(batches)
@@ -417,10 +427,10 @@ class Batch:
     attempts: int
 
 
-def _claim() -> list[Batch]:
+def _claim() -> tuple[list[Batch], bool]:
     """Take due deliveries; per recipient, pace, group and freeze them as batches; commit
     them as "sending" (a few statements per claim, whatever its size). Concurrent senders
-    skip each other's rows."""
+    skip each other's rows. Returns the batches to send and whether the claim was full."""
     now = utcnow()
     due = (
         select(AlertDelivery.id)
@@ -452,7 +462,7 @@ def _claim() -> list[Batch]:
     ).all()
     if not rows:
         db.session.commit()
-        return []
+        return [], False
     settings_of: dict[int, alert_settings.AlertSettings] = {}
 
     def settings(corp_id: int) -> alert_settings.AlertSettings:
@@ -535,7 +545,7 @@ def _claim() -> list[Batch]:
     db.session.commit()
     for corp_id, userid, until in waits:
         _wake_at(corp_id, userid, until)
-    return batches
+    return batches, len(rows) >= CLAIM_LIMIT
 
 
 def _bulk(changes: list[dict]) -> None:

@@ -152,7 +152,7 @@ def update_preference(principal: Principal, staff_id: int, changes: dict) -> Pre
 def release_due(now: datetime | None = None) -> int:
     """Hand the alerts whose quiet hours are over to the senders (each rep's arrive as one
     digest). Periodic; returns how many deliveries were released."""
-    from app.services.alerts import outbox
+    from app.services.alerts import outbox  # outbox reads preferences from here: import at call time
 
     now = now or utcnow()
     released = db.session.execute(

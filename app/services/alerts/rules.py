@@ -2,7 +2,8 @@
 
 Evaluation always runs in a worker, never in an HTTP request: card activity and intent rises
 wait in the inbox (inbox.py) for the alert sender's job, lost customers are evaluated inside
-the callback event's own transaction (event_handlers), content reads by delayed jobs.
+the callback event's own transaction (event_handlers); content reads are looked at again when
+their threshold may have passed (the inbox's read checks).
 A rule fires through :func:`app.services.alerts.outbox.raise_alert`, whose dedupe key makes a
 duplicated or repeated event raise nothing more within the rule's window.
 """
@@ -38,10 +39,10 @@ from app.models import (
 )
 from app.schemas.alert import load_params
 from app.services import audit
+from app.services.alerts import inbox
 from app.services.alerts.outbox import Candidate, raise_alert, raise_many
 from app.services.auth import Principal
 from app.services.contacts import from_timestamp
-from jobs.queues import queues
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ DEFAULTS: dict[AlertKind, dict] = {
 }
 # A content read is checked this long after its threshold (heartbeats come every few seconds).
 READ_CHECK_GRACE_SECONDS = 5
-READ_CHECKS = 12
+# How many times a read still going on below a threshold is looked at again.
+MAX_READ_CHECKS = 12
 # A read whose visit saw no event for this long is over (the drainer's visit gap).
 VISIT_GAP = timedelta(seconds=60)
 _ACTION_PHRASES = {
@@ -462,9 +464,7 @@ def _activity(ctx: _Ctx, type_: str, rules: dict[AlertKind, list[AlertRule]], vi
             _card_opened(ctx, rules.get(AlertKind.card_opened, []), max(visits.count(ctx), 1))
         return raised
     if type_ == "leave" and ctx.content_id is not None:
-        return check_read(
-            ctx.corp_id, ctx.customer_id, ctx.staff_id, ctx.card_id, ctx.content_id, _ms(ctx.at), final=True
-        )
+        return check_read(ctx.corp_id, ctx.customer_id, ctx.staff_id, ctx.card_id, ctx.content_id, _ms(ctx.at))
     if type_ == "share":
         for rule in rules.get(AlertKind.shared, []):
             ctx.candidate(rule, f"{ctx.who} shared {ctx.target}", f"shared {ctx.target}")
@@ -502,99 +502,100 @@ def _schedule_read_check(ctx: _Ctx, rules: list[AlertRule]) -> int:
         return 0
     shortest = min(int((r.params or {}).get("min_seconds", 30)) for r in rules)
     due = ctx.at + timedelta(seconds=shortest + READ_CHECK_GRACE_SECONDS)
-    args = (ctx.corp_id, ctx.customer_id, ctx.staff_id, ctx.card_id, ctx.content_id, _ms(ctx.at))
-    delay = (due - utcnow()).total_seconds()
-    if delay <= 0:
-        return check_read(*args, checks_left=READ_CHECKS)
-    queues()["high"].enqueue_in(timedelta(seconds=delay), check_read_job, *args, READ_CHECKS)
+    check = [ctx.corp_id, ctx.customer_id, ctx.staff_id, ctx.card_id, ctx.content_id, _ms(ctx.at), MAX_READ_CHECKS]
+    if due <= utcnow():
+        return check_reads([check])
+    inbox.schedule_read_check(check, due.timestamp())
     return 0
 
 
-def check_read_job(
-    corp_id: int, customer_id: int, staff_id: int, card_id: int, content_id: int, since_ms: int, checks_left: int
-) -> int:
-    """RQ entry point: has the read that began at ``since_ms`` passed a content_read threshold?"""
-    raised = check_read(corp_id, customer_id, staff_id, card_id, content_id, since_ms, checks_left=checks_left)
-    db.session.commit()
-    return raised
+def check_read(corp_id: int, customer_id: int, staff_id: int, card_id: int, content_id: int, since_ms: int) -> int:
+    """The customer left the item (a ``leave``): fire what the finished read has earned."""
+    return check_reads([[corp_id, customer_id, staff_id, card_id, content_id, since_ms, 0]])
 
 
-def check_read(
-    corp_id: int,
-    customer_id: int,
-    staff_id: int,
-    card_id: int,
-    content_id: int,
-    since_ms: int,
-    *,
-    final: bool = False,
-    checks_left: int = 0,
-) -> int:
-    """Fire every content_read rule whose threshold the customer's read of the item (begun at
-    ``since_ms``) has reached; if some are not reached while the read goes on, look again
-    later (at most ``checks_left`` times). ``final``: the customer left; nothing to wait for.
-    Inside the caller's transaction; returns how many alerts were raised."""
-    rules = enabled(corp_id, {AlertKind.content_read}).get(AlertKind.content_read, [])
-    if not rules:
-        return 0
-    since = _at(since_ms)
-    visit = db.session.execute(
-        select(CardVisit.started_at, CardVisit.last_seen_at, CardVisit.ended_at, CardVisit.dwell_seconds)
-        .where(
-            CardVisit.corp_id == corp_id,
-            CardVisit.customer_id == customer_id,
-            CardVisit.card_id == card_id,
-            CardVisit.content_id == content_id,
-            CardVisit.last_seen_at >= since,
-        )
-        .order_by(CardVisit.dwell_seconds.desc())
-        .limit(1)
-    ).first()
-    if visit is None:
-        return 0
-    dwell = visit.dwell_seconds
-    candidates: list[Candidate] = []
-    ctx = _Ctx(
-        corp_id,
-        customer_id,
-        staff_id,
-        card_id,
-        content_id,
-        visit.started_at,
-        _customer_names([customer_id]).get(customer_id, f"Customer #{customer_id}"),
-        _staff_names([staff_id]).get(staff_id, ("", ""))[0],
-        db.session.scalar(select(ContentItem.title).where(ContentItem.id == content_id)),
-        candidates,
-    )
-    waiting = []
-    for rule in rules:
-        threshold = int((rule.params or {}).get("min_seconds", 30))
-        if dwell >= threshold:
-            # One alert per item read (not per customer): "Wang read 3 items" is worth knowing.
-            ctx.candidate(
-                rule,
-                f"{ctx.who} is reading {ctx.target} ({int(dwell)} s)",
-                f"read {ctx.target}",
-                subject=f"{customer_id}:{staff_id}:{content_id}",
-                dwell_seconds=round(dwell, 1),
+def check_reads(checks: list[list]) -> int:
+    """Fire every content_read rule whose threshold a customer's read has reached; each check
+    is ``[corp, customer, rep, card, content, since ms, checks left]`` (the read began at
+    ``since``). A read still going on below some threshold is looked at again later, at most
+    ``checks left`` more times. A few queries per corp whatever the number of checks; inside
+    the caller's transaction; returns how many alerts were raised."""
+    raised = 0
+    by_corp: dict[int, list[list]] = defaultdict(list)
+    for check in checks:
+        by_corp[int(check[0])].append(check)
+    now = utcnow()
+    for corp_id, corp_checks in by_corp.items():
+        rules = enabled(corp_id, {AlertKind.content_read}).get(AlertKind.content_read, [])
+        if not rules:
+            continue
+        visits: dict[tuple[int, int, int], list] = defaultdict(list)
+        for row in db.session.execute(
+            select(
+                CardVisit.customer_id,
+                CardVisit.card_id,
+                CardVisit.content_id,
+                CardVisit.started_at,
+                CardVisit.last_seen_at,
+                CardVisit.ended_at,
+                CardVisit.dwell_seconds,
+            ).where(
+                CardVisit.corp_id == corp_id,
+                CardVisit.customer_id.in_({c[1] for c in corp_checks}),
+                CardVisit.content_id.in_({c[4] for c in corp_checks}),
+                CardVisit.last_seen_at >= _at(min(c[5] for c in corp_checks)),
             )
-        else:
-            waiting.append(threshold)
-    raised = sum(alert_id is not None for alert_id in raise_many(corp_id, candidates))
-    still_reading = visit.ended_at is None and visit.last_seen_at >= utcnow() - VISIT_GAP
-    if waiting and still_reading and not final and checks_left > 0:
-        delay = max(min(waiting) - dwell, 1) + READ_CHECK_GRACE_SECONDS
-        queues()["high"].enqueue_in(
-            timedelta(seconds=delay),
-            check_read_job,
-            corp_id,
-            customer_id,
-            staff_id,
-            card_id,
-            content_id,
-            since_ms,
-            checks_left - 1,
+        ):
+            visits[(row.customer_id, row.card_id, row.content_id)].append(row)
+        names = _customer_names(c[1] for c in corp_checks)
+        staff = _staff_names(c[2] for c in corp_checks)
+        titles = dict(
+            db.session.execute(
+                select(ContentItem.id, ContentItem.title).where(ContentItem.id.in_({c[4] for c in corp_checks}))
+            ).all()
         )
+        candidates: list[Candidate] = []
+        for _, customer_id, staff_id, card_id, content_id, since_ms, checks_left in corp_checks:
+            since = _at(since_ms)
+            read = max(
+                (v for v in visits.get((customer_id, card_id, content_id), []) if v.last_seen_at >= since),
+                key=lambda v: v.dwell_seconds,
+                default=None,
+            )
+            if read is None:
+                continue
+            ctx = _Ctx(
+                corp_id,
+                customer_id,
+                staff_id,
+                card_id,
+                content_id,
+                read.started_at,
+                names.get(customer_id, f"Customer #{customer_id}"),
+                staff.get(staff_id, ("", ""))[0],
+                titles.get(content_id),
+                candidates,
+            )
+            waiting = []
+            for rule in rules:
+                threshold = int((rule.params or {}).get("min_seconds", 30))
+                if read.dwell_seconds >= threshold:
+                    # One alert per item read (not per customer): "Wang read 3 items" is worth knowing.
+                    ctx.candidate(
+                        rule,
+                        f"{ctx.who} is reading {ctx.target} ({int(read.dwell_seconds)} s)",
+                        f"read {ctx.target}",
+                        subject=f"{customer_id}:{staff_id}:{content_id}",
+                        dwell_seconds=round(read.dwell_seconds, 1),
+                    )
+                else:
+                    waiting.append(threshold)
+            still_reading = read.ended_at is None and read.last_seen_at >= now - VISIT_GAP
+            if waiting and still_reading and checks_left > 0:
+                due = now + timedelta(seconds=max(min(waiting) - read.dwell_seconds, 1) + READ_CHECK_GRACE_SECONDS)
+                again = [corp_id, customer_id, staff_id, card_id, content_id, since_ms, checks_left - 1]
+                inbox.schedule_read_check(again, due.timestamp())
+        raised += sum(alert_id is not None for alert_id in raise_many(corp_id, candidates))
     return raised
 
 

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from app.models import AlertKind, IdentityType, utcnow
+from app.extensions import db
+from app.models import AlertKind, Customer, IdentityType, utcnow
 from app.services import oneid, signals
 from app.services.alerts import inbox, rules
 from app.services.alerts.outbox import raise_alert
@@ -62,11 +63,12 @@ def on_transfer_failed(corp_id: int, fields: dict) -> None:
     customer_id = (
         oneid.customer_id_for(corp_id, IdentityType.external_userid, external_userid) if external_userid else None
     )
+    customer = db.session.get(Customer, customer_id) if customer_id is not None else None
+    who = (customer.name if customer else "") or f"customer {external_userid}"
     notify_admins(
         corp_id,
         AlertKind.transfer_failed,
-        f"The transfer of customer {external_userid} to {taker} failed: "
-        f"{_TRANSFER_REASONS.get(reason, reason or 'no reason given')}.",
+        f"The transfer of {who} to {taker} failed: {_TRANSFER_REASONS.get(reason, reason or 'no reason given')}.",
         dedupe_key=f"transfer:{external_userid}:{taker}",
         customer_id=customer_id,
         title=f"Transfer to {taker} failed ({reason or 'unknown'})",
