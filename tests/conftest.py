@@ -175,3 +175,29 @@ def sim(app, live_server):
     cfg["WECHAT_API_BASE"] = server.wechat_api_base
     yield server
     server.stop()
+
+
+@pytest.fixture
+def worker_process(app, tmp_path):
+    """Start a real `python -m jobs.worker --burst` process on this test's database, Redis and
+    WeCom base (for tests that kill a worker mid-job); it is killed at teardown if still alive."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    started = []
+
+    def start() -> subprocess.Popen:
+        env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+               "REDIS_URL": app.config["REDIS_URL"], "WECOM_API_BASE": app.config["WECOM_API_BASE"],
+               "INSTANCE_PATH": str(tmp_path), "LOG_LEVEL": "WARNING"}
+        proc = subprocess.Popen([sys.executable, "-m", "jobs.worker", "--burst"], cwd=root, env=env,  # noqa: S603
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -2,11 +2,8 @@
 failures, and a worker killed between "sending" and "sent"."""
 
 import math
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,8 +13,6 @@ from app.services import alerts
 from app.services.alerts import digest, outbox, quiet
 from app.services.alerts import settings as alert_settings
 from app.services.auth import Principal
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _admin(world):
@@ -109,7 +104,7 @@ def test_transient_failures_retry_and_succeed(world, db):
     assert [m["status"] for m in world.messages(boss.userid)] == ["delivered"]
 
 
-def test_worker_killed_between_sending_and_sent_does_not_double_send(world, db, app, tmp_path):
+def test_worker_killed_between_sending_and_sent_does_not_double_send(world, db, app, worker_process):
     """If the worker dies after WeCom got the message but before "sent" was stored, does the
     restart re-send it so that WeCom's duplicate check drops it (one message, one msgid)?"""
     boss = world.rep()
@@ -117,21 +112,7 @@ def test_worker_killed_between_sending_and_sent_does_not_double_send(world, db, 
     world.sim.control.set_faults(delay_ms=3000, paths=["message/send"])
     alerts.notify_admins(world.corp.id, AlertKind.welcome_failed, "Welcome failed.", dedupe_key="welcome:9")
     db.session.commit()  # wakes a sender: its job waits in Redis for the worker below
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "WECOM_API_BASE": app.config["WECOM_API_BASE"],
-        "INSTANCE_PATH": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "jobs.worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = worker_process()
     try:
         assert _wait_for(lambda: [d.state for d in world.deliveries()] == [DeliveryState.sending], 60), "not claimed"
         # Kill it once its message/send is inside WeCom (the simulator holds it for the delay).

@@ -1,10 +1,7 @@
 """A worker killed in the middle of a hand-over: the resumed run asks WeCom about the batch that
 was in flight instead of sending it again, and sends the rest. Nobody is transferred twice."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -16,8 +13,6 @@ from app.models import Handover, HandoverItem, HandoverKind, ItemState, utcnow
 from app.services import handover
 from jobs.queues import enqueue
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def _wait_for(predicate, timeout=20.0):
     deadline = time.monotonic() + timeout
@@ -28,7 +23,7 @@ def _wait_for(predicate, timeout=20.0):
     return False
 
 
-def test_worker_killed_mid_handover_transfers_nobody_twice(world, app, tmp_path):
+def test_worker_killed_mid_handover_transfers_nobody_twice(world, app, worker_process):
     """If the worker dies while a batch's transfer call is in flight, does the resumed hand-over
     find that batch through transfer_result, send the others, and request each customer once?"""
     customers = world.give("zhangwei", 6)
@@ -37,21 +32,7 @@ def test_worker_killed_mid_handover_transfers_nobody_twice(world, app, tmp_path)
     world.control.resign_user("zhangwei")
     world.control.flush_callbacks()
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "WECOM_API_BASE": app.config["WECOM_API_BASE"],
-        "INSTANCE_PATH": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "jobs.worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = worker_process()
     try:
 
         def in_flight():

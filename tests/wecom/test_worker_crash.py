@@ -1,16 +1,11 @@
 """A worker process killed in the middle of an event: the event is processed exactly once."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 from app.models import CallbackEvent, Customer, EventStatus, FollowRelation
 from app.services import events
 from wecom.client import contact_client
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _wait_for(predicate, timeout=15.0):
@@ -22,7 +17,7 @@ def _wait_for(predicate, timeout=15.0):
     return False
 
 
-def test_worker_killed_mid_job_processes_the_event_once(app, db, sim, run_jobs, tmp_path):
+def test_worker_killed_mid_job_processes_the_event_once(app, db, sim, run_jobs, worker_process):
     """If the worker dies while handling an event, is it processed exactly once after restart?"""
     world = sim.control.seed_demo()
     way = contact_client().external_contact.add_contact_way(type=1, scene=2, state="crash",
@@ -32,10 +27,7 @@ def test_worker_killed_mid_job_processes_the_event_once(app, db, sim, run_jobs, 
     sim.control.scan(config_id=way, customer={"name": "crash"})
     sim.control.flush_callbacks()
 
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": app.config["REDIS_URL"],
-           "WECOM_API_BASE": app.config["WECOM_API_BASE"], "INSTANCE_PATH": str(tmp_path), "LOG_LEVEL": "WARNING"}
-    worker = subprocess.Popen([sys.executable, "-m", "jobs.worker", "--burst"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = worker_process()
     try:
         def processing():
             db.session.expire_all()
