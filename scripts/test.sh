@@ -19,5 +19,17 @@ fi
 for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break; sleep 1; done
 pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 
+# The browser tests (tests/browser) drive Debian's Chromium from its path; Playwright never
+# downloads a browser. Install it when it is missing and we may; without it they skip with the
+# reason, except under CI=true, where they fail.
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
+      echo "could not install chromium; the browser tests will not run" >&2
+  else
+    echo "no Chromium at ${CHROMIUM_PATH:-/usr/bin/chromium} (apt-get install chromium): the browser tests will skip" >&2
+  fi
+fi
+
 ruff check .
 exec python -m pytest -n 2 "$@"

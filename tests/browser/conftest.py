@@ -1,0 +1,95 @@
+"""Browser fixtures: headless Debian Chromium driven by Playwright, against the whole stack —
+the app over real HTTP, the WeCom simulator sending its signed callbacks to it, and a real
+worker process draining the queues while the pages are used.
+
+Chromium is the system one (``apt-get install chromium``), launched from its path: Playwright's
+own browser download is never used. Without it the tests skip with the reason, except under
+``CI=true``, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.browser.helpers import ROOT, SETTLE_TIMEOUT_MS
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# The background-networking flags matter on a closed network: without them Chromium keeps
+# dialling Google services and the machine refuses the connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per xdist worker."""
+    if not os.access(CHROMIUM, os.X_OK):
+        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests must run in CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def worker(app, sim, tmp_path):
+    """A real ``python -m jobs.worker`` (not burst: it keeps draining, with its ticker) on this
+    test's database, Redis and simulator; killed at teardown, before the tables are emptied."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "WECOM_API_BASE": app.config["WECOM_API_BASE"],
+        "WECHAT_API_BASE": app.config["WECHAT_API_BASE"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "INSTANCE_PATH": str(tmp_path / "worker"),
+        "LOG_LEVEL": "WARNING",
+    }
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    yield proc
+    proc.kill()
+    proc.wait(timeout=10)
+    log.close()
+    if proc.returncode not in (0, -9):
+        print((tmp_path / "worker.log").read_text(errors="replace")[-4000:])
+
+
+@pytest.fixture
+def stack(app, db, sim, live_server, worker):
+    """The simulator's demo corp (reps in 华东销售 and more) mirrored into the app, the app live,
+    a worker running. Answers the app's base URL."""
+    from app.services import corps, sync
+
+    sim.control.seed_demo()
+    sync.run(corps.env_corp_id())
+    db.session.commit()
+    return live_server
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser context (no cookies) and page on the live app; downloads accepted."""
+    context = browser.new_context(base_url=live_server, accept_downloads=True, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(SETTLE_TIMEOUT_MS)
+    pg = context.new_page()
+    yield pg
+    context.close()

@@ -1,0 +1,38 @@
+"""What the browser tests share: signing in, screenshots, waiting for the worker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+# How long a page (or a poll) waits for the worker to have processed something.
+SETTLE_TIMEOUT_MS = 20_000
+
+
+def console_sign_in(page, username: str, password: str) -> None:
+    """Sign in through the console's login form and land on the page it leads to."""
+    page.goto("/console/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def shot(page, name: str) -> Path:
+    """Save a full-page screenshot as ``docs/screenshots/<name>.png``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_until(predicate, timeout: float = SETTLE_TIMEOUT_MS / 1000, interval: float = 0.2):
+    """Poll ``predicate`` until it answers something truthy (what the worker does is async)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
