@@ -203,6 +203,16 @@ class SimulatorControl:
         """A WeCom OAuth code for the rep (auth/getuserinfo)."""
         return self._call("POST", "codes/oauth", {"userid": userid})["code"]
 
+    def authorize(self, authorize_url: str, userid: str) -> str:
+        """Play the member ``userid`` opening the app's OAuth link (pointed at this simulator):
+        answers where WeCom sends the browser, the app's redirect_uri with ``code`` and ``state``."""
+        response = self._http.get(
+            authorize_url.split("#")[0], params={"userid": userid}, allow_redirects=False, timeout=self.timeout
+        )
+        if response.status_code != 302:
+            raise SimulatorError(response.status_code, response.text)
+        return response.headers["Location"]
+
     def mint_js_code(
         self,
         external_userid: str | None = None,

@@ -60,6 +60,11 @@ class SimulatorServer:
         return f"{self.base_url}/"
 
     @property
+    def oauth_base(self) -> str:
+        """What the app sets as WECOM_OAUTH_BASE (WeCom's web OAuth page)."""
+        return f"{self.base_url}/connect/oauth2/authorize"
+
+    @property
     def control(self) -> SimulatorControl:
         """A control client for this server (one, reused)."""
         if self._control is None:

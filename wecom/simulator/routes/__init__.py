@@ -1,4 +1,5 @@
-"""Blueprints of the simulator: WeCom (``/cgi-bin``), WeChat (root), control (``/sim``), QR."""
+"""Blueprints of the simulator: WeCom (``/cgi-bin``), WeChat (root), control (``/sim``), QR,
+the web OAuth page (``/connect/oauth2/authorize``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask import Blueprint, Flask
 from . import auth, directory, external_contact, messages, transfers, wechat
 from .common import Api, run
 from .control import bp as control_bp
+from .oauth import bp as oauth_bp
 from .qr import bp as qr_bp
 
 WECOM_APIS: list[Api] = [
@@ -38,3 +40,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(_blueprint("wechat", "", WECHAT_APIS))
     app.register_blueprint(control_bp)
     app.register_blueprint(qr_bp)
+    app.register_blueprint(oauth_bp)
