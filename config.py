@@ -53,6 +53,12 @@ class Config:
     EVENT_SWEEP_AFTER_SECONDS: int = 60
     # Drainers per priority (high, default) working the callback event table at once.
     EVENT_DRAINERS: int = 2
+    # The console's session cookie is sent over HTTPS only. On by default; the local run
+    # (scripts/run.sh, plain http on 127.0.0.1) turns it off. Werkzeug's test client sends
+    # secure cookies over http, so tests keep the production default.
+    SESSION_COOKIE_SECURE: bool = True
+    # A console sign-in lasts this long, in seconds.
+    PERMANENT_SESSION_LIFETIME: int = 8 * 3600
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
     # Anything else a test or deployment wants on app.config.
@@ -67,10 +73,22 @@ class Config:
             if f.name in ("EXTRA", "TESTING") or f.name not in environ:
                 continue
             raw = environ[f.name]
-            values[f.name] = int(raw) if f.type == "int" else raw
+            values[f.name] = int(raw) if f.type == "int" else _bool(f.name, raw) if f.type == "bool" else raw
         return cls(**values)
 
     def as_flask_config(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "EXTRA"}
+        # Fixed for every deployment: scripts never read the session cookie, and Lax keeps it
+        # off cross-site POSTs (CSRF tokens are the main defence; this is the second).
+        values.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
         values.update(self.EXTRA)
         return values
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {raw!r}")

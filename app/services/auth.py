@@ -60,8 +60,12 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(username: str, password: str, client: str) -> tuple[str, ApiToken]:
-    """Exchange credentials for a fresh bearer token; rate limited per username and client."""
+def authenticate(username: str, password: str, client: str) -> User:
+    """The active user with these credentials; rate limited per username and client address.
+
+    The API's token exchange and the console's sign-in both come through here, so they share
+    one limiter: 429 ``too_many_attempts`` past it, 401 ``invalid_credentials`` otherwise.
+    """
     limiter_key = f"login-fail:{username}:{client}"
     redis = get_redis()
     if int(redis.get(limiter_key) or 0) >= MAX_FAILED_LOGINS:
@@ -75,6 +79,47 @@ def issue_token(username: str, password: str, client: str) -> tuple[str, ApiToke
         pipe.expire(limiter_key, LOGIN_WINDOW_SECONDS)
         pipe.execute()
         raise ApiError(401, "invalid_credentials", "wrong username or password")
+    return user
+
+
+def principal_of(user: User) -> Principal:
+    """The Principal a signed-in ``user`` acts as."""
+    return Principal(user_id=user.id, corp_id=user.corp_id, role=user.role, staff_id=user.staff_id)
+
+
+def open_session(user: User, ttl_seconds: int) -> str:
+    """Start a console session for ``user``: a random id kept in Redis for ``ttl_seconds``.
+
+    The signed cookie carries only this id, so signing out (:func:`close_session`) ends the
+    session on the server too: a copied cookie stops working at once.
+    """
+    sid = secrets.token_urlsafe(32)
+    get_redis().set(_session_key(sid), user.id, ex=ttl_seconds)
+    return sid
+
+
+def session_user(sid: str | None) -> User | None:
+    """The active user of a live console session, else None."""
+    if not sid:
+        return None
+    user_id = get_redis().get(_session_key(sid))
+    user = db.session.get(User, int(user_id)) if user_id else None
+    return user if user is not None and user.active else None
+
+
+def close_session(sid: str | None) -> None:
+    """End a console session (sign-out)."""
+    if sid:
+        get_redis().delete(_session_key(sid))
+
+
+def _session_key(sid: str) -> str:
+    return f"console-session:{_hash(sid)}"
+
+
+def issue_token(username: str, password: str, client: str) -> tuple[str, ApiToken]:
+    """Exchange credentials for a fresh bearer token (see :func:`authenticate`)."""
+    user = authenticate(username, password, client)
     raw = secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
@@ -101,7 +146,7 @@ def principal_from_header(header: str | None, roles: tuple[str, ...]) -> Princip
     user = token.user
     if user.role not in roles:
         raise ApiError(403, "forbidden", "your role may not do this")
-    return Principal(user_id=user.id, corp_id=user.corp_id, role=user.role, staff_id=user.staff_id)
+    return principal_of(user)
 
 
 def revoke_token(header: str | None) -> None:

@@ -1,0 +1,34 @@
+"""The console's navigation: one list, shown in ``base.html``."""
+
+from __future__ import annotations
+
+from flask import current_app, request, url_for
+
+from app.console import bp
+
+# (endpoint, label, test id). A link shows once its page module defines the endpoint.
+NAV = (
+    ("console.dashboard", "Dashboard", "nav-dashboard"),
+    ("console.contact_codes", "Contact codes", "nav-contact-codes"),
+    ("console.staff", "Staff", "nav-staff"),
+    ("console.handovers", "Hand-overs", "nav-handovers"),
+    ("console.customers", "Customers", "nav-customers"),
+    ("console.alert_rules", "Alert rules", "nav-alert-rules"),
+    ("console.audit_log", "Audit log", "nav-audit-log"),
+)
+
+
+@bp.context_processor
+def _nav() -> dict:
+    def nav_links() -> list[dict]:
+        links = []
+        current = request.endpoint or ""
+        for endpoint, label, testid in NAV:
+            if endpoint not in current_app.view_functions:
+                continue
+            # A section is current on its list and on the pages under it (console.staff_detail…).
+            active = current == endpoint or current.startswith(endpoint + "_")
+            links.append({"url": url_for(endpoint), "label": label, "testid": testid, "active": active})
+        return links
+
+    return {"nav_links": nav_links}

@@ -1,0 +1,1 @@
+"""Alert rules: list, create and edit per kind (helper H2)."""

@@ -1,0 +1,139 @@
+"""Console sign-in, sign-out, CSRF, cookie flags and roles."""
+
+from __future__ import annotations
+
+from app.models import User
+from app.services import auth
+from tests import factories
+from tests.console.conftest import PASSWORD, sign_in
+
+
+def test_sign_in_opens_the_dashboard(app, corp, console_login):
+    """Does a good username and password sign in and show who is signed in?"""
+    session = console_login("admin", username="alice")
+    resp = session.get("/console/")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert 'data-testid="signed-in-user">alice<' in html
+    assert 'data-testid="nav-contact-codes"' in html
+
+
+def test_signed_out_visitor_is_sent_to_sign_in(client):
+    """Does a page without a session redirect to the sign-in page, keeping where to return?"""
+    resp = client.get("/console/staff")
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/console/login?next=/console/staff")
+
+
+def test_wrong_password_shows_an_error_in_the_form(app, corp, client):
+    """Does a wrong password re-render the form with the error and no session?"""
+    auth.create_user("bob", PASSWORD)
+    resp = sign_in(client, "bob", "wrong-password")
+    assert resp.status_code == 401
+    assert 'data-testid="form-errors"' in resp.get_data(as_text=True)
+    assert "wrong username or password" in resp.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302
+
+
+def test_missing_fields_are_field_errors(app, corp, client):
+    """Does an empty form answer 422 with an error beside each empty field?"""
+    page = client.get("/console/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    resp = client.post("/console/login", data={"csrf_token": token})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'data-testid="error-username"' in html and 'data-testid="error-password"' in html
+
+
+def test_repeated_failures_are_rate_limited(app, corp, client):
+    """After too many failures, is even the right password refused with 429 and a clear message?"""
+    auth.create_user("carol", PASSWORD)
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        assert sign_in(client, "carol", "nope-nope").status_code == 401
+    resp = sign_in(client, "carol", PASSWORD)
+    assert resp.status_code == 429
+    assert "too many failed sign-ins" in resp.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302
+
+
+def test_console_and_api_share_the_limiter(app, corp, client):
+    """Do failures at the API count against console sign-in (one credential check)?"""
+    auth.create_user("dave", PASSWORD)
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        client.post("/api/v1/auth/token", json={"username": "dave", "password": "nope-nope"})
+    assert sign_in(client, "dave", PASSWORD).status_code == 429
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(app, corp, console_login):
+    """Is a console POST without the CSRF token refused with 400, leaving the session signed in?"""
+    session = console_login("admin")
+    resp = session.post("/console/logout", csrf=False)
+    assert resp.status_code == 400
+    assert session.get("/console/").status_code == 200
+
+
+def test_post_with_a_wrong_csrf_token_is_refused(app, corp, console_login):
+    """Is a forged CSRF token refused with 400?"""
+    session = console_login("admin")
+    assert session.post("/console/logout", {"csrf_token": "forged"}).status_code == 400
+    assert session.get("/console/").status_code == 200
+
+
+def test_sign_in_itself_needs_the_csrf_token(app, corp, client):
+    """Is a sign-in post without the form's token refused (no login CSRF)?"""
+    auth.create_user("erin", PASSWORD)
+    resp = client.post("/console/login", data={"username": "erin", "password": PASSWORD})
+    assert resp.status_code == 400
+    assert client.get("/console/").status_code == 302
+
+
+def test_sign_out_ends_the_session_on_the_server(app, corp, console_login):
+    """After signing out, does a copy of the old cookie stop working too?"""
+    session = console_login("admin")
+    with session.client.session_transaction() as s:
+        stolen = dict(s)
+    assert session.post("/console/logout").status_code == 302
+    assert session.get("/console/").status_code == 302
+    replay = app.test_client()
+    with replay.session_transaction() as s:
+        s.update(stolen)
+    assert replay.get("/console/").status_code == 302
+
+
+def test_session_cookie_flags(app, corp, client):
+    """Is the session cookie HttpOnly, SameSite=Lax, Secure by default and time-limited?"""
+    auth.create_user("frank", PASSWORD)
+    resp = sign_in(client, "frank")
+    cookie = next(v for v in resp.headers.getlist("Set-Cookie") if v.startswith("session="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" in cookie
+    assert "Expires=" in cookie
+
+
+def test_deactivated_user_is_signed_out(app, corp, db, console_login):
+    """Does a user switched off after sign-in lose the console on the next request?"""
+    session = console_login("admin")
+    db.session.get(User, session.user.id).active = False
+    db.session.commit()
+    assert session.get("/console/").status_code == 302
+
+
+def test_next_never_leaves_the_console(app, corp, client):
+    """Is a ``next`` pointing at another site ignored after sign-in?"""
+    auth.create_user("gina", PASSWORD)
+    page = client.get("/console/login?next=//evil.example/x").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    resp = client.post(
+        "/console/login",
+        data={"username": "gina", "password": PASSWORD, "csrf_token": token, "next": "https://evil.example/"},
+    )
+    assert resp.headers["Location"] == "/console/"
+
+
+def test_rep_signs_in_as_a_rep(app, corp, console_login):
+    """Does a rep account sign in and show the rep role?"""
+    rep = factories.staff(corp)
+    session = console_login("rep", staff=rep)
+    html = session.get("/console/").get_data(as_text=True)
+    assert 'data-testid="signed-in-role">rep<' in html
