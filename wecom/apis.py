@@ -107,3 +107,12 @@ class IdConvertAPI(BaseWeChatAPI):
             "idconvert/unionid_to_external_userid",
             data={"unionid": unionid, "openid": openid, "subject_type": subject_type},
         )
+
+
+class UserAuthAPI(BaseWeChatAPI):
+    """Web OAuth's code exchange. wechatpy's ``oauth.get_user_info`` calls the legacy
+    ``user/getuserinfo`` (``UserId``); WeCom's current endpoint is ``auth/getuserinfo``."""
+
+    def get_user_info(self, code: str) -> dict:
+        """→ {userid} for a member (or {openid} for a non-member); 40029 for a bad or used code."""
+        return self._get("auth/getuserinfo", params={"code": code})

@@ -19,7 +19,7 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 from wechatpy.work import WeChatClient
 
-from wecom.apis import CustomerContactAPI, IdConvertAPI, TransferAPI
+from wecom.apis import CustomerContactAPI, IdConvertAPI, TransferAPI, UserAuthAPI
 from wecom.errors import TOKEN_ERRCODES
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class WeComClient(WeChatClient):
     customer_contact = CustomerContactAPI()
     transfer = TransferAPI()
     idconvert = IdConvertAPI()
+    user_auth = UserAuthAPI()
 
     def __init__(self, corp_id: str, secret: str, *, api_base: str, redis_conn: redis.Redis, timeout: float = 10.0):
         fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:12]

@@ -9,11 +9,12 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import ApiError
 from app.extensions import db, get_redis
-from app.models import ApiToken, Role, User, utcnow
+from app.models import ApiToken, Role, Staff, User, utcnow
 from app.services import audit, corps
 
 # Failed sign-ins allowed per username and client address before a cool-down.
@@ -52,6 +53,48 @@ def create_user(username: str, password: str, role: Role = Role.admin, staff_id:
     db.session.add(user)
     db.session.flush()
     audit.record(corp.id, "system", "user.create", "user", user.id, data={"username": username, "role": role})
+    db.session.commit()
+    return user
+
+
+def rep_account(staff: Staff) -> User:
+    """The rep user account a staff member acts as when signed in through WeCom (the sidebar).
+
+    An existing rep account linked to the staff member (``create-admin --role rep``) is used as
+    it is, disabled or not (the caller checks ``active``: an admin's lock-out holds). Otherwise
+    one is made on the first sign-in: role rep, username ``wecom-staff-<id>``, a random password
+    nobody knows (WeCom is how they sign in). Commits when it creates one."""
+    stmt = (
+        select(User)
+        .where(User.corp_id == staff.corp_id, User.staff_id == staff.id, User.role == Role.rep)
+        .order_by(User.id)
+        .limit(1)
+    )
+    user = db.session.scalar(stmt)
+    if user is not None:
+        return user
+    username = f"wecom-staff-{staff.id}"
+    try:
+        with db.session.begin_nested():
+            user = User(
+                corp_id=staff.corp_id,
+                username=username,
+                password_hash=generate_password_hash(secrets.token_urlsafe(32)),
+                role=Role.rep,
+                staff_id=staff.id,
+            )
+            db.session.add(user)
+            db.session.flush()
+            audit.record(
+                staff.corp_id,
+                "system",
+                "user.create",
+                "user",
+                user.id,
+                data={"username": username, "role": Role.rep, "via": "wecom_oauth"},
+            )
+    except IntegrityError:  # a concurrent first sign-in of the same rep made it
+        return db.session.scalar(stmt)
     db.session.commit()
     return user
 
