@@ -13,6 +13,7 @@ from wecom.simulator.defaults import ENV_DEFAULTS as DEV_DEFAULTS
 
 REAL_WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 REAL_WECHAT_API_BASE = "https://api.weixin.qq.com/"
+REAL_WECOM_OAUTH_BASE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 # Values that must never reach a log line; the log filter scrubs them.
 SECRET_SETTINGS = (
@@ -40,6 +41,12 @@ class Config:
     WECOM_ENCODING_AES_KEY: str = DEV_DEFAULTS["WECOM_ENCODING_AES_KEY"]
     WECOM_API_BASE: str = REAL_WECOM_API_BASE
     WECHAT_API_BASE: str = REAL_WECHAT_API_BASE
+    # WeCom's web OAuth page, where the rep sidebar sends a rep to sign in (the run command
+    # points it at the simulator's).
+    WECOM_OAUTH_BASE: str = REAL_WECOM_OAUTH_BASE
+    # WeCom's JS-SDK script for the sidebar page (e.g. https://res.wx.qq.com/open/js/jweixin-1.2.0.js).
+    # Empty loads none: outside the WeCom client there is no ``wx`` to talk to (tests bring their own).
+    WECOM_JSSDK_URL: str = ""
     MINIPROGRAM_APPID: str = DEV_DEFAULTS["MINIPROGRAM_APPID"]
     MINIPROGRAM_SECRET: str = DEV_DEFAULTS["MINIPROGRAM_SECRET"]
     # Lifetime of admin API bearer tokens, in seconds.

@@ -11,6 +11,7 @@ export FLASK_APP=wsgi
 # The app talks to the bundled simulator instead of WeCom unless told otherwise.
 export WECOM_API_BASE=${WECOM_API_BASE:-http://127.0.0.1:$SIM_PORT/cgi-bin/}
 export WECHAT_API_BASE=${WECHAT_API_BASE:-http://127.0.0.1:$SIM_PORT/}
+export WECOM_OAUTH_BASE=${WECOM_OAUTH_BASE:-http://127.0.0.1:$SIM_PORT/connect/oauth2/authorize}
 # The local run serves plain http, so the console's session cookie may not require HTTPS.
 export SESSION_COOKIE_SECURE=${SESSION_COOKIE_SECURE:-false}
 mkdir -p instance/logs

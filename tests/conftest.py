@@ -173,6 +173,7 @@ def sim(app, live_server):
     )).start()
     cfg["WECOM_API_BASE"] = server.wecom_api_base
     cfg["WECHAT_API_BASE"] = server.wechat_api_base
+    cfg["WECOM_OAUTH_BASE"] = server.oauth_base
     yield server
     server.stop()
 
