@@ -53,6 +53,7 @@ from .handover import (
     HandoverTrigger,
     ItemState,
 )
+from .note import CustomerNote
 from .oneid import (
     ConflictKind,
     ConflictStatus,
@@ -99,6 +100,7 @@ __all__ = [
     "ContentKind",
     "Corp",
     "Customer",
+    "CustomerNote",
     "DeletedBy",
     "Department",
     "EventStatus",

@@ -251,6 +251,7 @@ def create(principal: Principal, data: dict, now: datetime | None = None) -> Con
             code.id,
             data={"name": code.name, "state": code.state, "mode": str(code.mode)},
         )
+        cache.bump_after_commit(code)  # processes that cached a miss for this state reload
         db.session.commit()
     except (WeChatClientException, requests.RequestException) as exc:
         db.session.rollback()
@@ -465,3 +466,25 @@ def adds(principal: Principal, code_id: int, *, page: int, per_page: int) -> Pag
     )
     result.items = [AddRecord(a, userids.get(a.staff_id, ""), welcomes.get(a.id)) for a in result.items]
     return result
+
+
+def touches(corp_id: int, customer_ids: list[int]) -> dict[str, dict | None]:
+    """The codes that brought a customer (any of its merged ids): ``first`` and ``last`` touch,
+    each {id, name, state, channel, status, staff_id, added_at}, or None when no code did."""
+    stmt = (
+        select(
+            ContactCode.id,
+            ContactCode.name,
+            ContactCode.state,
+            ContactCode.channel,
+            ContactCode.status,
+            ContactCodeAdd.staff_id,
+            ContactCodeAdd.added_at,
+        )
+        .join(ContactCode, ContactCode.id == ContactCodeAdd.code_id)
+        .where(ContactCodeAdd.corp_id == corp_id, ContactCodeAdd.customer_id.in_(customer_ids))
+        .limit(1)
+    )
+    first = db.session.execute(stmt.order_by(ContactCodeAdd.added_at, ContactCodeAdd.id)).first()
+    last = db.session.execute(stmt.order_by(ContactCodeAdd.added_at.desc(), ContactCodeAdd.id.desc())).first()
+    return {"first": first._asdict() if first else None, "last": last._asdict() if last else None}

@@ -77,6 +77,7 @@ __all__ = [
     "get",
     "get_policy",
     "group_chats",
+    "items_for_customer",
     "on_rep_departed",
     "on_rep_resigned",
     "on_transfer_failed",
@@ -229,6 +230,24 @@ def customers(
             )
         )
     return paginate(stmt, page, per_page, HandoverItem.id)
+
+
+def items_for_customer(
+    principal: Principal, customer_ids: list[int], limit: int = 20
+) -> list[tuple[HandoverItem, Handover]]:
+    """The hand-over items about these customers (a customer and the ids merged into it),
+    newest first, each with its hand-over; a rep sees the items from or to them. The caller
+    has already checked that ``principal`` may see the customer."""
+    stmt = (
+        select(HandoverItem, Handover)
+        .join(Handover, Handover.id == HandoverItem.handover_id)
+        .where(HandoverItem.corp_id == principal.corp_id, HandoverItem.customer_id.in_(customer_ids))
+        .options(selectinload(HandoverItem.taker), selectinload(Handover.handover_staff))
+    )
+    if not principal.is_admin:
+        mine = principal.staff_id or -1
+        stmt = stmt.where((HandoverItem.from_staff_id == mine) | (HandoverItem.taker_staff_id == mine))
+    return [tuple(row) for row in db.session.execute(stmt.order_by(HandoverItem.id.desc()).limit(limit))]
 
 
 def group_chats(principal: Principal, handover_id: int, *, page: int, per_page: int, state=None) -> Page:

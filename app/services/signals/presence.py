@@ -80,3 +80,31 @@ def on_card(card_id: int) -> list[dict]:
             }
         )
     return result
+
+
+def customer_on(card_ids: list[int], customer_ids: set[int]) -> list[dict]:
+    """Where any of ``customer_ids`` is right now among ``card_ids``: [{card_id, session_id,
+    content_id, until}] (one Redis round trip; expired entries are skipped, not cleaned)."""
+    if not card_ids or not customer_ids:
+        return []
+    now = time.time()
+    pipe = get_redis().pipeline(transaction=False)
+    for card_id in card_ids:
+        members, info = _keys(card_id)
+        pipe.zrangebyscore(members, now, "+inf", withscores=True)
+        pipe.hgetall(info)
+    replies = pipe.execute()
+    result = []
+    for card_id, live, details in zip(card_ids, replies[::2], replies[1::2], strict=True):
+        for member, until in live:
+            data = json.loads(details.get(member) or "{}")
+            if data.get("customer_id") in customer_ids:
+                result.append(
+                    {
+                        "card_id": card_id,
+                        "session_id": int(member),
+                        "content_id": data.get("content_id"),
+                        "until": until,
+                    }
+                )
+    return result

@@ -245,3 +245,37 @@ def who_is_here(principal: Principal, card_id: int) -> list[dict]:
     for item in here:
         item["customer_name"] = names.get(item["customer_id"], "") if item["customer_id"] else ""
     return here
+
+
+def share_chains(corp_id: int, codes: set[str]) -> dict[str, list[dict]]:
+    """The forward chain behind each share code: {code: [that share, its parent, …, the root
+    share]}, each {code, parent_code, depth, content_id, customer_id, customer_name, shared_at}.
+    One query per forward level, never more than the deepest chain."""
+    shares: dict[str, dict] = {}
+    wanted = {c for c in codes if c}
+    while wanted:
+        rows = db.session.execute(
+            select(
+                CardShare.code,
+                CardShare.parent_code,
+                CardShare.depth,
+                CardShare.content_id,
+                CardShare.customer_id,
+                Customer.name.label("customer_name"),
+                CardShare.shared_at,
+            )
+            .outerjoin(Customer, Customer.id == CardShare.customer_id)
+            .where(CardShare.corp_id == corp_id, CardShare.code.in_(wanted))
+        ).all()
+        for row in rows:
+            shares[row.code] = row._asdict()
+        wanted = {row.parent_code for row in rows if row.parent_code and row.parent_code not in shares}
+    chains: dict[str, list[dict]] = {}
+    for start in codes:
+        chain, code = [], start
+        # Each parent is one level shallower, so the walk ends at the root.
+        while code in shares and (not chain or shares[code]["depth"] < chain[-1]["depth"]):
+            chain.append(shares[code])
+            code = shares[code]["parent_code"]
+        chains[start] = chain
+    return chains
