@@ -13,6 +13,7 @@ Targets (issue 4): p99 < 50 ms at 300/s; throughput ≥ 50% of bare; ≥ 200 eve
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -32,7 +33,7 @@ from wecom.simulator import SimulatorControl  # noqa: E402
 from wecom.simulator import defaults as sim_defaults  # noqa: E402
 
 GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "8", "--log-level", "warning"]
-REDIS_URL = "redis://127.0.0.1:6379/3"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
 def add_event_xml(userid: str, external_userid: str, welcome_code: str, state: str = "bench") -> str:

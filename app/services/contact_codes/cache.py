@@ -126,9 +126,9 @@ def by_state(corp_id: int, state: str) -> CodeView | None:
         .where(ContactCode.corp_id == corp_id, ContactCode.state == state)
         .options(selectinload(ContactCode.members).selectinload(ContactCodeMember.staff))
     )
-    if code is None:
-        return None
-    view = _snapshot(code)
+    # A miss is kept too: most adds carry another feature's state (a card, a hand-made way),
+    # and creating a code bumps its version, so a cached miss never hides a new code.
+    view = _snapshot(code) if code is not None else None
     # The version was read before the load: a bump racing the load leaves the version newer, so the next scan reloads.
     cache[(corp_id, state)] = (view, version, time.monotonic())
     return view
