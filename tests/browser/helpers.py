@@ -14,9 +14,9 @@ SETTLE_TIMEOUT_MS = 20_000
 def console_sign_in(page, username: str, password: str) -> None:
     """Sign in through the console's login form and land on the page it leads to."""
     page.goto("/console/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.get_by_test_id("field-username").fill(username)
+    page.get_by_test_id("field-password").fill(password)
+    page.get_by_test_id("login-submit").click()
     page.wait_for_load_state()
 
 
