@@ -9,6 +9,7 @@ every page shows field errors in place the same way; errors of the whole form ar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from flask import request
@@ -16,6 +17,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import MultiDict
 
 FORM_ERRORS = "_schema"
+_INDEX = re.compile(r"\.\d+(?=\.|$)")
 # Sent by every form; never part of the data.
 _IGNORED = frozenset({"csrf_token", "next", "action"})
 
@@ -30,7 +32,8 @@ def load_form(
     """Validate ``data`` (default: this request's form, see :func:`form_data`) with ``schema``.
 
     Answers ``(loaded, {})`` or ``(None, errors)`` with errors flattened to field names.
-    ``lists`` names fields that are always lists (multi-selects, checkboxes).
+    ``lists`` names fields that are always lists (multi-selects, checkboxes); ``*`` stands
+    for a row number (``schedule.slots.*.weekdays``).
     """
     if data is None:
         data = form_data(request.form, lists=lists)
@@ -50,7 +53,7 @@ def form_data(form: MultiDict, *, lists: Iterable[str] = ()) -> dict:
         if key in _IGNORED:
             continue
         values = [v.strip() for v in form.getlist(key)]
-        if key in lists:
+        if key in lists or _INDEX.sub(".*", key) in lists:
             _put(nested, key, [v for v in values if v])
             continue
         if not values[-1]:
@@ -75,6 +78,22 @@ def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
             flat.update(flatten_errors(value, f"{prefix}.{i}" if prefix else str(i)))
         return flat
     return {prefix or FORM_ERRORS: [str(messages)]}
+
+
+def drop_blank_rows(rows: list[dict] | None, *keys: str) -> list[dict]:
+    """The rows in which any of ``keys`` was filled (a form's spare blank rows still post
+    their checkboxes' "false")."""
+    return [row for row in rows or [] if isinstance(row, dict) and any(row.get(k) not in (None, "") for k in keys)]
+
+
+def fold_errors(errors: dict[str, list[str]], name: str) -> dict[str, list[str]]:
+    """Move the errors of ``name``'s sub-fields onto ``name`` (a field that edits a nested
+    value as one text, like "09:00-12:00, 14:00-18:00")."""
+    folded = {k: v for k, v in errors.items() if not k.startswith(name + ".")}
+    inner = [m for k, v in errors.items() if k.startswith(name + ".") for m in v]
+    if inner:
+        folded[name] = folded.get(name, []) + inner
+    return folded
 
 
 def _put(target: dict, dotted: str, value) -> None:
