@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -48,9 +49,28 @@ def browser():
 
 
 @pytest.fixture
-def worker(app, sim, tmp_path):
+def demo_corp(app, db, sim, live_server):
+    """The simulator's demo corp (five reps, three of them with a customer, a tag group),
+    mirrored into the app. Answers what the seed made."""
+    from app.services import corps, sync
+
+    seeded = sim.control.seed_demo()
+    sync.run(corps.env_corp_id())
+    db.session.commit()
+    return seeded
+
+
+@pytest.fixture
+def worker(app, sim, demo_corp, tmp_path):
     """A real ``python -m jobs.worker`` (not burst: it keeps draining, with its ticker) on this
     test's database, Redis and simulator; killed at teardown, before the tables are emptied."""
+    from app.extensions import get_redis
+    from jobs.schedules import definitions
+
+    # A fresh Redis makes every periodic job due at once (the nightly full sync among them);
+    # the corp was just synced, so the current slots count as done, as in production.
+    for periodic in definitions():
+        get_redis().set(f"periodic:{periodic.name}:{periodic.slot(time.time())}", 1)
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -74,15 +94,10 @@ def worker(app, sim, tmp_path):
 
 
 @pytest.fixture
-def stack(app, db, sim, live_server, worker):
-    """The simulator's demo corp (reps in 华东销售 and more) mirrored into the app, the app live,
-    a worker running. Answers the app's base URL."""
-    from app.services import corps, sync
-
-    sim.control.seed_demo()
-    sync.run(corps.env_corp_id())
-    db.session.commit()
-    return live_server
+def stack(demo_corp, worker):
+    """The whole stack: the demo corp in the simulator and the app, the app live, a worker
+    running. Answers what the seed made."""
+    return demo_corp
 
 
 @pytest.fixture
