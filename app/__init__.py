@@ -23,6 +23,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app import cli, errors, health, landing, logs, wecom_callback
     from app.api import init_app as init_api
     from app.console import init_app as init_console
+    from app.sidebar import init_app as init_sidebar
     from app.extensions import db, migrate, redis_store
     from app.services import corps, hooks
     from jobs import init_app as init_jobs
@@ -37,6 +38,7 @@ def create_app(config: Config | None = None) -> Flask:
     health.init_app(app)
     init_api(app)
     init_console(app)
+    init_sidebar(app)
     init_miniprogram(app)
     wecom_callback.init_app(app)
     landing.init_app(app)

@@ -37,8 +37,10 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 
 def _wants_json() -> bool:
-    # Pages (console, sidebar) render their own errors; everything else speaks JSON.
-    return not request.path.startswith(("/console", "/sidebar/"))
+    # Pages (console, sidebar) render their own errors; everything else, the sidebar's JSON
+    # API (/sidebar/v1) included, speaks JSON.
+    path = request.path
+    return path.startswith("/sidebar/v1/") or not path.startswith(("/console", "/sidebar"))
 
 
 def init_app(app: Flask) -> None:
