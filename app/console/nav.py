@@ -31,4 +31,8 @@ def _nav() -> dict:
             links.append({"url": url_for(endpoint), "label": label, "testid": testid, "active": active})
         return links
 
-    return {"nav_links": nav_links}
+    def has_endpoint(endpoint: str) -> bool:
+        """Whether a page exists (links to pages of other modules degrade to plain text)."""
+        return endpoint in current_app.view_functions
+
+    return {"nav_links": nav_links, "has_endpoint": has_endpoint}

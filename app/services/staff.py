@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
+from app.errors import NotFound
 from app.extensions import db
-from app.models import Department, Staff, StaffStatus
+from app.models import Department, FollowRelation, FollowStatus, Staff, StaffStatus
 from app.schemas.common import Page
 from app.services.auth import Principal
 from app.services.paging import paginate
@@ -33,6 +34,37 @@ def search(
     return paginate(stmt, page, per_page, Staff.id)
 
 
+def get(principal: Principal, staff_id: int) -> Staff:
+    """One staff member of the principal's corp; 404 otherwise."""
+    row = db.session.get(Staff, staff_id)
+    if row is None or row.corp_id != principal.corp_id:
+        raise NotFound("staff member")
+    return row
+
+
+def customer_counts(corp_id: int, staff_ids: list[int]) -> dict[int, int]:
+    """Customers each rep follows now (active or pending relations), one grouped query."""
+    counts = dict.fromkeys(staff_ids, 0)
+    if staff_ids:
+        rows = db.session.execute(
+            select(FollowRelation.staff_id, func.count())
+            .where(
+                FollowRelation.corp_id == corp_id,
+                FollowRelation.staff_id.in_(staff_ids),
+                FollowRelation.status.in_([FollowStatus.active, FollowStatus.pending]),
+            )
+            .group_by(FollowRelation.staff_id)
+        )
+        counts.update(dict(rows.all()))
+    return counts
+
+
+def department_names(corp_id: int) -> dict[int, str]:
+    """WeCom department id → name, for the corp."""
+    rows = db.session.execute(select(Department.wecom_id, Department.name).where(Department.corp_id == corp_id))
+    return dict(rows.all())
+
+
 def ensure(corp_id: int, userid: str, **fields) -> Staff:
     """The staff row for ``userid``, created (active) when unknown; ``fields`` update it."""
     row = db.session.scalar(select(Staff).where(Staff.corp_id == corp_id, Staff.userid == userid))
@@ -43,6 +75,21 @@ def ensure(corp_id: int, userid: str, **fields) -> Staff:
         setattr(row, key, value)
     db.session.flush()
     return row
+
+
+def ensure_many(corp_id: int, userids: list[str]) -> dict[str, Staff]:
+    """:func:`ensure` for many userids at once: one read, the unknown ones created (active)."""
+    wanted = set(userids)
+    rows = {
+        row.userid: row
+        for row in db.session.scalars(select(Staff).where(Staff.corp_id == corp_id, Staff.userid.in_(wanted)))
+    }
+    missing = [Staff(corp_id=corp_id, userid=userid, name=userid) for userid in sorted(wanted - rows.keys())]
+    if missing:
+        db.session.add_all(missing)
+        db.session.flush()
+        rows.update((row.userid, row) for row in missing)
+    return rows
 
 
 def from_wecom_user(corp_id: int, user: dict) -> Staff:

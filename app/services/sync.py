@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, get_redis
 from app.models import (
     DeletedBy,
     FollowRelation,
@@ -129,9 +129,70 @@ def _close_unseen(corp_id: int, seen: set[tuple[str, str]]) -> int:
     return closed
 
 
+# "Sync now" progress, readable by any process: a Redis hash per corp with status (queued,
+# running, done, failed), phase, done, total, job_id, started_at, finished_at, error and the
+# report's figures. The hash also marks a sync in flight, so a second "sync now" is refused.
+PROGRESS_KEY = "sync:progress:{corp_id}"
+PROGRESS_TTL_SECONDS = 7 * 24 * 3600
+# A sync whose worker died stops blocking new ones after this long without progress.
+STALE_AFTER_SECONDS = 30 * 60
+
+
+def enqueue_sync(corp_id: int, actor: str) -> str | None:
+    """Queue a full sync on ``low`` unless one is queued or running; answers the job id, or
+    None when one is already under way (its progress is in :func:`progress_of`)."""
+    from jobs.queues import enqueue
+
+    redis, key = get_redis(), PROGRESS_KEY.format(corp_id=corp_id)
+    claim = f"{key}:claim"
+    # One claim at a time (the hash is rewritten below), held while a sync is in flight.
+    if not redis.set(claim, actor, nx=True, ex=STALE_AFTER_SECONDS):
+        return None
+    job = enqueue(sync_job, corp_id, queue="low", job_timeout=STALE_AFTER_SECONDS)
+    redis.delete(key)
+    redis.hset(key, mapping={"status": "queued", "job_id": job.id, "queued_at": utcnow().isoformat(), "by": actor})
+    redis.expire(key, PROGRESS_TTL_SECONDS)
+    log.info("sync queued by %s as job %s", actor, job.id)
+    return job.id
+
+
+def progress_of(corp_id: int) -> dict[str, str]:
+    """The last "sync now" (or nightly) sync's progress hash; empty when none is known."""
+    raw = get_redis().hgetall(PROGRESS_KEY.format(corp_id=corp_id))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _tracked_run(corp_id: int) -> SyncReport:
+    redis, key = get_redis(), PROGRESS_KEY.format(corp_id=corp_id)
+    claim = f"{key}:claim"
+
+    def progress(phase: str, done: int, total: int) -> None:
+        redis.hset(key, mapping={"phase": phase, "done": done, "total": total})
+        redis.expire(claim, STALE_AFTER_SECONDS)  # still alive: keep the claim
+
+    redis.hset(key, mapping={"status": "running", "phase": "staff", "started_at": utcnow().isoformat()})
+    redis.expire(key, PROGRESS_TTL_SECONDS)
+    try:
+        report = run(corp_id, progress)
+    except Exception as exc:
+        db.session.rollback()
+        # The class and WeCom's errcode only: a message may carry a URL with the access token.
+        error = " ".join(str(p) for p in (type(exc).__name__, getattr(exc, "errcode", None)) if p is not None)
+        redis.hset(key, mapping={"status": "failed", "error": error, "finished_at": utcnow().isoformat()})
+        raise
+    finally:
+        redis.delete(claim)
+    figures = {k: v for k, v in asdict(report).items() if k != "resigned"}
+    redis.hset(
+        key,
+        mapping={"status": "done", "finished_at": utcnow().isoformat(), "resigned": len(report.resigned), **figures},
+    )
+    return report
+
+
 def sync_job(corp_id: int) -> dict:
-    """RQ entry point (nightly, and "sync now" from the console)."""
-    return asdict(run(corp_id))
+    """RQ entry point (nightly, and "sync now" from the console); progress in Redis."""
+    return asdict(_tracked_run(corp_id))
 
 
 def nightly_sync_job() -> dict:
