@@ -103,7 +103,8 @@ def test_tampered_expired_or_replayed_state_is_refused(sidebar_browser, demo_cor
     query = parse_qs(callback.query)
     state, code = query["state"][0], query["code"][0]
     forged = state[:-1] + ("0" if state[-1] != "0" else "1")
-    assert browser.client.get("/sidebar/oauth/callback", query_string={"code": code, "state": forged}).status_code == 400
+    resp = browser.client.get("/sidebar/oauth/callback", query_string={"code": code, "state": forged})
+    assert resp.status_code == 400
     # The failed attempt used the pending sign-in up: the genuine state no longer works either.
     assert browser.client.get(f"{callback.path}?{callback.query}").status_code == 400
     nonce = "a" * 32
