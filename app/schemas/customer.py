@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from app.models import DeletedBy, FollowStatus, IdentityType
+from app.models import DeletedBy, FollowStatus, IdentityType, IntentLevel
 from app.schemas.common import PageQuery
 
 
@@ -9,6 +9,7 @@ class CustomerQuery(PageQuery):
     tag = fields.Integer(metadata={"description": "tag id"})
     channel = fields.String(validate=validate.Length(min=1, max=64))
     q = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "name, remark or identity"})
+    level = fields.Enum(IntentLevel, metadata={"description": "card intent level (a rep: towards them)"})
 
 
 class TagSchema(Schema):

@@ -20,9 +20,9 @@ class NoteSchema(Schema):
 class TagEditSchema(Schema):
     """Tags to add to and remove from one follow relation (our tag ids)."""
 
-    add_tag_ids = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=100))
-    remove_tag_ids = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=100))
-    staff_id = fields.Integer(strict=True, load_default=None, allow_none=True)
+    add_tag_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=100))
+    remove_tag_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=100))
+    staff_id = fields.Integer(load_default=None, allow_none=True)
 
     @validates_schema
     def _something(self, data, **kwargs):

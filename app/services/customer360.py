@@ -376,15 +376,13 @@ def set_tags(
     errors = {field: messages for field, messages in errors.items() if messages}
     if errors:
         raise ApiError(422, "validation_error", "the request has invalid fields", errors)
-    current = {t.id for t in relation.tags}
-    adding = [tags[t] for t in data["add_tag_ids"] if t not in current]
-    removing = [tags[t] for t in data["remove_tag_ids"] if t in current]
-    if not adding and not removing:
-        db.session.rollback()
-        return relation
+    # Sent to WeCom as asked, even where our copy already agrees: mark_tag is idempotent, and
+    # our mirror may be stale (tags changed in the WeCom client since the last sync).
+    adding = [tags[t] for t in dict.fromkeys(data["add_tag_ids"])]
+    removing = [tags[t] for t in dict.fromkeys(data["remove_tag_ids"])]
     _mark_tag(relation, root, adding, removing)
-    gone = {t.id for t in removing}
-    relation.tags = [t for t in relation.tags if t.id not in gone] + adding
+    changed = {t.id for t in adding + removing}
+    relation.tags = [t for t in relation.tags if t.id not in changed] + adding
     audit.record(
         principal.corp_id,
         principal.actor,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from app.errors import NotFound
 from app.extensions import db
-from app.models import Customer, FollowRelation, Identity, Staff, Tag, follow_tag
+from app.models import Customer, FollowRelation, Identity, IntentLevel, IntentScore, Staff, Tag, follow_tag
 from app.schemas.common import Page
 from app.services.auth import Principal
 from app.services.paging import paginate
@@ -38,7 +38,11 @@ def search(
     tag: int | None = None,
     channel: str | None = None,
     q: str | None = None,
+    level: IntentLevel | None = None,
 ) -> Page:
+    """Customers ``principal`` may see, newest first: by a rep who follows them (userid), a tag
+    on any relation, a channel (first or last touch), text (name, company, remark, an identity's
+    exact value) or card intent level (a rep: the level towards them)."""
     stmt = visible(principal)
     if staff:
         stmt = stmt.where(
@@ -57,6 +61,11 @@ def search(
                 follow_tag.c.tag_id == tag,
             )
         )
+    if level is not None:
+        scored = (IntentScore.customer_id == Customer.id) & (IntentScore.level == level)
+        if not principal.is_admin:
+            scored &= IntentScore.staff_id == (principal.staff_id or -1)
+        stmt = stmt.where(exists().where(scored))
     if channel:
         stmt = stmt.where(or_(Customer.first_channel == channel, Customer.last_channel == channel))
     if q:
@@ -70,6 +79,18 @@ def search(
             )
         )
     return paginate(stmt, page, per_page, Customer.id.desc())
+
+
+def names(principal: Principal, customer_ids: set[int]) -> dict[int, str]:
+    """{id: name} of those customers ``principal`` may see; an admin also gets merged-away
+    records (a decided merge suggestion still names both of its customers)."""
+    if not customer_ids:
+        return {}
+    if principal.is_admin:
+        stmt = select(Customer.id, Customer.name).where(Customer.corp_id == principal.corp_id)
+    else:
+        stmt = visible(principal).with_only_columns(Customer.id, Customer.name)
+    return dict(db.session.execute(stmt.where(Customer.id.in_(customer_ids))).all())
 
 
 @dataclass
