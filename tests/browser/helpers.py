@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 # How long a page (or a poll) waits for the worker to have processed something.
-SETTLE_TIMEOUT_MS = 20_000
+SETTLE_TIMEOUT_MS = 30_000
 
 
 def console_sign_in(page, username: str, password: str) -> None:

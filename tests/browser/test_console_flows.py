@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+from pathlib import Path
 
-from tests.browser.helpers import console_sign_in, shot
+import pytest
+from PIL import Image
+
+from tests.browser.helpers import console_sign_in, shot, wait_until
 
 PASSWORD = "correct-horse-battery"
 
@@ -32,3 +36,91 @@ def test_sign_in_lands_on_the_dashboard(page, admin):
     assert page.get_by_role("heading", level=1).inner_text().startswith("Dashboard")
     assert page.get_by_test_id("chart-adds").is_visible()
     shot(page, "dashboard")
+
+
+def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, db):
+    """Does a code made in the form give a real poster, and does its scanner show up welcomed, tagged and sourced?"""
+    console_sign_in(page, admin.username, PASSWORD)
+    page.get_by_test_id("nav-contact-codes").click()
+    assert page.get_by_test_id("empty").is_visible()
+    page.get_by_test_id("new-code").click()
+
+    # Nothing filled in: the form comes back with the errors in place, nothing stored.
+    page.get_by_test_id("save-code").click()
+    assert page.get_by_test_id("error-name").is_visible()
+    assert page.get_by_test_id("error-channel").is_visible()
+
+    page.get_by_test_id("field-name").fill("Expo 2026 booth")
+    page.get_by_test_id("field-channel").fill("expo-2026")
+    page.get_by_test_id("field-mode").select_option("wecom")
+    page.get_by_test_id("add-member").click()  # a third pool row, added by the page's script
+    for i, (userid, weight) in enumerate([("zhangwei", "2"), ("lina", "1"), ("wangfang", "1")]):
+        page.get_by_test_id(f"field-members.{i}.userid").fill(userid)
+        page.get_by_test_id(f"field-members.{i}.weight").fill(weight)
+    page.get_by_test_id("field-members.2.backup").check()
+    page.get_by_test_id("field-welcome.text").fill("{customer_name}您好，我是{rep_name}，欢迎来到{code_name}！")
+    page.get_by_test_id("field-tags.0.name").fill("expo-2026")
+    page.get_by_test_id("field-tags.0.group_name").fill("渠道活码")
+    shot(page, "contact-code-form")
+    page.get_by_test_id("save-code").click()
+
+    assert page.get_by_test_id("code-name").inner_text().startswith("Expo 2026 booth")
+    assert page.get_by_test_id("member").evaluate_all("rows => rows.map(r => r.dataset.userid)") == [
+        "zhangwei",
+        "lina",
+        "wangfang",
+    ]
+    assert sorted(page.get_by_test_id("wecom-users").inner_text().split(", ")) == ["lina", "zhangwei"]
+    state = page.get_by_test_id("state").inner_text()
+    shot(page, "contact-code-detail")
+
+    with page.expect_download() as download_info:
+        page.get_by_test_id("poster-link").click()
+    poster = Path(download_info.value.path()).read_bytes()
+    assert poster[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(poster) > 10_000
+    with Image.open(io.BytesIO(poster)) as image:
+        assert image.format == "PNG" and min(image.size) >= 400
+
+    # A WeChat user scans the poster: WeCom adds her to a rep of the pool and calls the app back.
+    added = sim.control.scan(state=state, customer={"name": "林小姐"})
+    assert added["userid"] in ("zhangwei", "lina")
+
+    page.get_by_test_id("nav-customers").click()
+    customer_link = page.get_by_test_id("customer-link").filter(has_text="林小姐")
+
+    def customer_listed() -> bool:
+        page.reload()
+        return customer_link.count() == 1
+
+    assert wait_until(customer_listed), "the scanned customer never appeared in the customers list"
+    shot(page, "customers-list")
+
+    customer_link.click()
+    assert page.get_by_test_id("customer-name").inner_text().startswith("林小姐")
+    assert page.get_by_test_id("first-channel").inner_text() == "expo-2026"
+    assert page.get_by_test_id("source-first").inner_text() == "Expo 2026 booth"
+    follow = page.locator(f'[data-testid="follow-row"][data-staff-userid="{added["userid"]}"]')
+    assert follow.count() == 1
+
+    def tagged() -> bool:
+        page.reload()
+        return "渠道活码 / expo-2026" in follow.get_by_test_id("tag").all_inner_texts()
+
+    assert wait_until(tagged), "the code's tag never reached the customer"
+    shot(page, "customer-360")
+
+    # The welcome went out through WeCom, inside its 20 s, with the placeholders filled in.
+    sent = sim.control.state("welcomes")["welcomes"]
+    welcomes = [w for w in sent if w["external_userid"] == added["external_userid"]]
+    assert len(welcomes) == 1
+    assert welcomes[0]["text"].startswith("林小姐您好，我是") and welcomes[0]["seconds_after_add"] < 20
+
+    page.go_back()
+    page.get_by_test_id("nav-contact-codes").click()
+    assert page.get_by_test_id("code-row").count() == 1
+    shot(page, "contact-codes-list")
+    page.get_by_test_id("code-row").get_by_role("link", name="stats").click()
+    assert page.get_by_test_id("total-adds").inner_text() == "1"
+    assert page.get_by_test_id(f"rep-adds-{added['userid']}").inner_text() == "1"
+    shot(page, "contact-code-stats")
