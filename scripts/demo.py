@@ -9,6 +9,7 @@ prints what to look at. A step that fails says so and the demo goes on.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from wecom.simulator.defaults import ENV_DEFAULTS  # noqa: E402
 class Demo:
     def __init__(self, app: str, sim: str, username: str, password: str):
         self.app, self.sim_url = app.rstrip("/"), sim.rstrip("/")
+        self.username, self.password = username, password
         self.sim = SimulatorControl(self.sim_url)
         token = requests.post(f"{self.app}/api/v1/auth/token", json={"username": username, "password": password},
                               timeout=10).json()["token"]
@@ -229,7 +231,26 @@ def step_alerts(demo: Demo) -> None:
     print(f"  on the customer's timeline: GET /api/v1/customers/{alert['customer_id']}/timeline")
 
 
-STEPS = [step_wecom_link, step_oneid, step_cards, step_contact_codes, step_handover, step_alerts]
+def step_console(demo: Demo) -> None:
+    """The admin console: sign in through the form (CSRF token, session cookie) and open the dashboard."""
+    browser = requests.Session()
+    page = browser.get(f"{demo.app}/console/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    signed_in = browser.post(f"{demo.app}/console/login", timeout=10, allow_redirects=False,
+                             data={"username": demo.username, "password": demo.password, "csrf_token": token})
+    if signed_in.status_code != 302:
+        raise RuntimeError(f"sign-in answered {signed_in.status_code}")
+    dashboard = browser.get(f"{demo.app}/console/", timeout=10, allow_redirects=False)
+    if dashboard.status_code != 200:  # a redirect here: the cookie was not kept (SESSION_COOKIE_SECURE over http?)
+        raise RuntimeError(f"the dashboard answered {dashboard.status_code}")
+    figures = dict(re.findall(r'data-testid="(total-adds|total-lost|total-alerts-sent|handovers-running)">(\d+)<',
+                              dashboard.text))
+    print(f"  open {demo.app}/console/ and sign in as {demo.username} / {demo.password}")
+    print(f"  dashboard (last 14 days): {figures.get('total-adds')} added, {figures.get('total-lost')} lost, "
+          f"{figures.get('total-alerts-sent')} alerts delivered, {figures.get('handovers-running')} hand-overs running")
+
+
+STEPS = [step_wecom_link, step_oneid, step_cards, step_contact_codes, step_handover, step_alerts, step_console]
 
 
 def main() -> int:
