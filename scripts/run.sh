@@ -52,6 +52,7 @@ cat <<INFO
   app        http://127.0.0.1:$APP_PORT   (/readyz, /api/v1/openapi.json)
   simulator  http://127.0.0.1:$SIM_PORT   (WeCom stand-in)
   admin      admin / admin-demo-password  (POST /api/v1/auth/token)
+  console    http://127.0.0.1:$APP_PORT/console/  (sign in as the admin)
   logs       instance/logs/{app,worker,simulator}.log
   Ctrl-C stops everything.
 INFO

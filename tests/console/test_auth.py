@@ -137,3 +137,23 @@ def test_rep_signs_in_as_a_rep(app, corp, console_login):
     session = console_login("rep", staff=rep)
     html = session.get("/console/").get_data(as_text=True)
     assert 'data-testid="signed-in-role">rep<' in html
+
+
+def test_secure_cookie_setting_is_read_from_the_environment():
+    """Does SESSION_COOKIE_SECURE=false (the local http run) turn the Secure flag off, and a typo fail loudly?"""
+    import pytest
+
+    from config import Config
+
+    assert Config.from_env({}).as_flask_config()["SESSION_COOKIE_SECURE"] is True
+    assert Config.from_env({"SESSION_COOKIE_SECURE": "false"}).as_flask_config()["SESSION_COOKIE_SECURE"] is False
+    with pytest.raises(ValueError, match="SESSION_COOKIE_SECURE"):
+        Config.from_env({"SESSION_COOKIE_SECURE": "maybe"})
+
+
+def test_insecure_setting_drops_the_secure_flag(app, corp, client):
+    """With SESSION_COOKIE_SECURE off, is the cookie still HttpOnly and Lax but without Secure?"""
+    app.config["SESSION_COOKIE_SECURE"] = False
+    auth.create_user("hana", PASSWORD)
+    cookie = next(v for v in sign_in(client, "hana").headers.getlist("Set-Cookie") if v.startswith("session="))
+    assert "Secure" not in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
