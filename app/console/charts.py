@@ -8,7 +8,7 @@ from datetime import date
 from markupsafe import Markup, escape
 
 PALETTE = ("#1f6feb", "#2e7d32", "#b26a00", "#8e24aa", "#00838f", "#c62828", "#5d4037", "#546e7a")
-WIDTH, HEIGHT = 720, 200
+WIDTH, HEIGHT = 960, 180
 LEFT, RIGHT, TOP, BOTTOM = 36, 8, 10, 24
 
 
