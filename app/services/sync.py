@@ -148,10 +148,12 @@ def enqueue_sync(corp_id: int, actor: str) -> str | None:
     # One claim at a time (the hash is rewritten below), held while a sync is in flight.
     if not redis.set(claim, actor, nx=True, ex=STALE_AFTER_SECONDS):
         return None
-    job = enqueue(sync_job, corp_id, queue="low", job_timeout=STALE_AFTER_SECONDS)
+    # Written before the job exists, so a worker that starts it at once is not overwritten.
     redis.delete(key)
-    redis.hset(key, mapping={"status": "queued", "job_id": job.id, "queued_at": utcnow().isoformat(), "by": actor})
+    redis.hset(key, mapping={"status": "queued", "queued_at": utcnow().isoformat(), "by": actor})
     redis.expire(key, PROGRESS_TTL_SECONDS)
+    job = enqueue(sync_job, corp_id, queue="low", job_timeout=STALE_AFTER_SECONDS)
+    redis.hset(key, "job_id", job.id)
     log.info("sync queued by %s as job %s", actor, job.id)
     return job.id
 
