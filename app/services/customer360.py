@@ -13,6 +13,7 @@ before them).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import requests
 from marshmallow import Schema, ValidationError
@@ -52,6 +53,7 @@ ALERTS_SHOWN = 20
 HANDOVERS_SHOWN = 20
 INTENT_RANK = {IntentLevel.cold: 0, IntentLevel.warm: 1, IntentLevel.hot: 2}
 UNKNOWN_TAG = 40068
+EDIT_GRACE = timedelta(seconds=1)
 
 
 def _load(schema: Schema, data: dict) -> dict:
@@ -202,6 +204,7 @@ def _presence(ids: list[int], visits: list[dict]) -> list[dict]:
     the start of the visit that is still going on. Only cards among the recent visits can be
     live: a visitor on a card has just had a visit recorded there."""
     card_names = {v["card_id"]: v["card_name"] for v in visits}
+    titles = {v["content_id"]: v["content_title"] for v in visits if v["content_id"]}
     latest: dict[int, dict] = {}
     for entry in presence.customer_on(sorted(card_names), set(ids)):
         # One entry per card, even with the card open on two devices: the freshest.
@@ -211,7 +214,8 @@ def _presence(ids: list[int], visits: list[dict]) -> list[dict]:
     for entry in latest.values():
         open_visits = [v for v in visits if v["card_id"] == entry["card_id"] and v["ended_at"] is None]
         since = min((v["started_at"] for v in open_visits), default=None)
-        result.append({**entry, "card_name": card_names[entry["card_id"]], "since": since})
+        title = titles.get(entry["content_id"]) if entry["content_id"] else None
+        result.append({**entry, "card_name": card_names[entry["card_id"]], "content_title": title, "since": since})
     return result
 
 
@@ -292,6 +296,8 @@ def notes(principal: Principal, customer_ids: list[int], limit: int = NOTES_SHOW
             "author_name": staff_name or username or "",
             "created_at": note.created_at,
             "updated_at": note.updated_at,
+            # Both stamps are taken at insert, a moment apart: only a later change is an edit.
+            "edited": note.updated_at - note.created_at > EDIT_GRACE,
             "can_edit": _may_edit(principal, note),
         }
         for note, username, staff_name in rows

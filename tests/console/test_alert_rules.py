@@ -85,6 +85,16 @@ def test_bad_input_shows_errors_in_place_and_stores_nothing(console_login, db, f
     assert _count() == before
 
 
+def test_every_bad_field_shows_at_once(console_login):
+    """With a blank name and no click chosen, are both errors shown on the first submit?"""
+    resp = console_login("admin").post(
+        "/console/alert-rules/new", {"kind": "contact_click", "name": "", "params.actions": ""}
+    )
+    html = _html(resp)
+    assert resp.status_code == 422
+    assert 'data-testid="error-name"' in html and 'data-testid="error-params.actions"' in html
+
+
 def test_a_taken_name_is_an_error_beside_the_name(console_login, db):
     """Is a second rule with a taken name refused beside the name field?"""
     admin = console_login("admin")

@@ -10,7 +10,7 @@ from app.console.auth import current_principal, login_required
 from app.console.forms import FORM_ERRORS, flatten_errors, form_data, load_form
 from app.errors import ApiError
 from app.models import AlertAudience, AlertKind
-from app.schemas.alert import CLICK_ACTIONS, AlertRuleCreate, AlertRuleUpdate
+from app.schemas.alert import CLICK_ACTIONS, AlertRuleCreate, AlertRuleUpdate, load_params
 from app.schemas.common import Page, PageQuery
 from app.services.alerts import rules
 
@@ -82,6 +82,20 @@ def _submitted() -> dict:
     return values
 
 
+def _load(schema: type[Schema], kind: AlertKind) -> tuple[dict | None, dict]:
+    """The form through ``schema``, with the params checked against the kind's own schema
+    as well, so their errors show together with the other fields' (the rule schema checks
+    params only once every field is valid)."""
+    data, errors = load_form(schema, lists=LISTS)
+    params = form_data(request.form, lists=LISTS).get("params")
+    if params is not None:
+        try:
+            load_params(kind, params)
+        except ValidationError as exc:
+            errors = {**errors, **flatten_errors({"params": exc.normalized_messages()})}
+    return (None if errors else data), errors
+
+
 def _service_errors(exc: Exception) -> dict:
     if isinstance(exc, ValidationError):
         return flatten_errors(exc.normalized_messages())
@@ -100,7 +114,7 @@ def alert_rules_new():
     kind = AlertKind(kind_value)
     if request.method == "GET":
         return _form(kind)
-    data, errors = load_form(AlertRuleCreate, lists=LISTS)
+    data, errors = _load(AlertRuleCreate, kind)
     if not errors:
         try:
             rule = rules.create_rule(current_principal(), data)
@@ -120,7 +134,7 @@ def alert_rules_edit(rule_id: int):
     rule = rules.get_rule(principal, rule_id)
     if request.method == "GET":
         return _form(rule.kind, rule=rule)
-    data, errors = load_form(AlertRuleUpdate, lists=LISTS)
+    data, errors = _load(AlertRuleUpdate, rule.kind)
     if not errors:
         try:
             rules.update_rule(principal, rule_id, data)

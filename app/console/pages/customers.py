@@ -74,7 +74,9 @@ def customers_list():
 def _detail(customer_id: int, status: int = 200, **forms):
     """Render the 360 page; ``forms`` carries a re-rendered form's values and errors."""
     principal = current_principal()
-    view = customer360.view(principal, customer_id)
+    view = customer360.view(principal, customer_id)  # 404 unless visible, merged ids included
+    if request.method == "GET" and view["customer"]["id"] != customer_id:
+        return redirect(url_for("console.customers_detail", customer_id=view["customer"]["id"]))
     query, query_errors = load_form(TimelineQuery, form_data(request.args))
     query = query or {"page": 1}
     entries = timeline.for_customer(
@@ -102,9 +104,6 @@ def _detail(customer_id: int, status: int = 200, **forms):
 @login_required()
 def customers_detail(customer_id: int):
     """The customer's 360 view; a merged id answers with the survivor's page."""
-    survivor = customers.resolve_id(current_principal().corp_id, customer_id)
-    if survivor is not None and survivor != customer_id:
-        return redirect(url_for("console.customers_detail", customer_id=survivor))
     return _detail(customer_id)
 
 
