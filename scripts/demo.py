@@ -250,7 +250,33 @@ def step_console(demo: Demo) -> None:
           f"{figures.get('total-alerts-sent')} alerts delivered, {figures.get('handovers-running')} hand-overs running")
 
 
-STEPS = [step_wecom_link, step_oneid, step_cards, step_contact_codes, step_handover, step_alerts, step_console]
+def step_sidebar(demo: Demo) -> None:
+    """The rep sidebar: a rep signs in through WeCom's OAuth (the simulator's) and reads a customer's 360."""
+    customers = demo.api("GET", "/customers", params={"per_page": 50})["items"]
+    detail = next(d for d in (demo.api("GET", f"/customers/{c['id']}") for c in customers)
+                  if any(f["status"] == "active" for f in d["follows"]))
+    rep = next(f for f in detail["follows"] if f["status"] == "active")["staff_userid"]
+    browser = requests.Session()
+    start = browser.get(f"{demo.app}/sidebar/oauth/start", timeout=10, allow_redirects=False)
+    callback = demo.sim.authorize(start.headers["Location"], rep)  # the rep opens the app in WeCom
+    signed_in = browser.get(callback, timeout=10, allow_redirects=False)
+    if signed_in.status_code != 302:
+        raise RuntimeError(f"the OAuth callback answered {signed_in.status_code}")
+    external = next((i["value"] for i in detail["identities"] if i["type"] == "external_userid"), None)
+    path = f"/sidebar/v1/contacts/{external}" if external else f"/sidebar/v1/customers/{detail['id']}"
+    view = browser.get(f"{demo.app}{path}", timeout=10).json()
+    if "error" in view:
+        raise RuntimeError(view["error"]["message"])
+    tags = ", ".join(t["name"] for f in view["follows"] if f["staff_userid"] == rep for t in f["tags"]) or "none"
+    print(f"  {rep} signed in through {start.headers['Location'].split('?')[0]} → GET {path}")
+    print(f"  360 of '{view['customer']['name']}': intent {view['intent']['level']}, tags {tags}, "
+          f"{len(view['notes'])} notes, {len(view['visits'])} card visits, {len(view['alerts'])} alerts, "
+          f"{len(view['handovers'])} hand-overs")
+    print(f"  the page: {demo.app}/sidebar/customers/{view['customer_id']} (in WeCom: the chat toolbar opens /sidebar)")
+
+
+STEPS = [step_wecom_link, step_oneid, step_cards, step_contact_codes, step_handover, step_alerts, step_console,
+         step_sidebar]
 
 
 def main() -> int:
