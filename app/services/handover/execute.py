@@ -13,6 +13,7 @@ A step, under the hand-over's lease (one worker at a time; a dead worker's lease
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -373,11 +374,14 @@ def schedule(ctx: Step, *, polled: bool, retry_at: datetime | None) -> None:
 
 def _schedule_step(handover_id: int, at: datetime) -> None:
     delay = (at - utcnow()).total_seconds()
-    if delay < 1:
+    if delay <= 0:
         enqueue_after_commit(handover_id)
         return
+    # Never early: a step that runs before its poll is due polls nothing and, its next step
+    # being unchanged, schedules nothing, leaving the hand-over to the sweeper (minutes). RQ
+    # stores scheduled times in whole seconds, rounded down, so round the delay up past that.
     try:
-        queues()[QUEUE].enqueue_in(timedelta(seconds=delay), advance_job, handover_id)
+        queues()[QUEUE].enqueue_in(timedelta(seconds=math.ceil(delay) + 1), advance_job, handover_id)
     except RedisError:
         log.exception("could not schedule hand-over %s; the sweeper will", handover_id)
 
