@@ -10,6 +10,7 @@ own browser download is never used. Without it the tests skip with the reason, e
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -82,11 +83,18 @@ def worker(app, sim, demo_corp, tmp_path):
         "LOG_LEVEL": "INFO",
     }
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed at teardown
+    # A session of its own: RQ forks its scheduler off the worker, and killing the group ends
+    # both (a lone kill would leave the scheduler holding the queues' scheduler locks).
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "jobs.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     yield proc
-    proc.kill()
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     log.close()
     # Shown by pytest only when the test failed: what the worker was doing.

@@ -124,3 +124,59 @@ def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, db
     assert page.get_by_test_id("total-adds").inner_text() == "1"
     assert page.get_by_test_id(f"rep-adds-{added['userid']}").inner_text() == "1"
     shot(page, "contact-code-stats")
+
+
+def test_handover_started_from_the_staff_page_runs_to_the_end(page, admin, stack, sim):
+    """Does an on-the-job hand-over started on the staff page show its plan, then reach done on its page?"""
+    from app.services import auth, handover
+
+    # WeCom's 24 h acceptance passes in about 3 s (the simulator's clock runs fast, its tokens
+    # outlive that), and the app checks transfer results every few seconds instead of minutes.
+    sim.control.config(token_ttl=10**9, time_scale=86400 / 3)
+    handover.set_policy(auth.principal_of(admin), {"poll_seconds": [1, 2, 4]})
+    wang = stack["customers"][0]  # 王先生, zhangwei's customer
+
+    console_sign_in(page, admin.username, PASSWORD)
+    page.get_by_test_id("nav-staff").click()
+    listed = page.get_by_test_id("staff-row").evaluate_all("rows => rows.map(r => r.dataset.userid)")
+    assert sorted(listed) == ["chenjing", "lina", "liuyang", "wangfang", "zhangwei"]
+    zhangwei = page.locator('[data-testid="staff-row"][data-userid="zhangwei"]')
+    assert zhangwei.get_by_test_id("customer-count").inner_text() == "1"
+    shot(page, "staff")
+
+    zhangwei.get_by_test_id("start-handover").click()
+    page.get_by_test_id("field-kind").select_option("on_the_job")
+    page.get_by_test_id("field-strategy").select_option("policy")
+    page.get_by_test_id("field-transfer_message").fill("张伟调岗，由李娜继续为您服务")
+    page.get_by_test_id("handover-preview").click()
+    # The dry run: by policy the other rep of 华东销售 takes the customer; nothing stored yet.
+    assert page.get_by_test_id("preview-total").inner_text() == "1"
+    takers = page.get_by_test_id("preview-takers").locator("tbody tr")
+    assert takers.evaluate_all("rows => rows.map(r => r.dataset.userid)") == ["lina"]
+    assert handover.search(auth.principal_of(admin), page=1, per_page=10).total == 0
+    shot(page, "handover-preview")
+
+    page.get_by_test_id("handover-start").click()
+    progress = page.get_by_test_id("handover-progress")
+    progress.wait_for()
+    assert progress.get_attribute("data-total") == "1"
+    shot(page, "handover-started")
+    # The page polls its progress fragment; the worker requests the transfer, WeCom accepts it
+    # a (simulated) day later, the next poll of transfer_result makes it final.
+    page.locator('[data-testid="handover-progress"][data-final="true"]').wait_for(timeout=60_000)
+    assert page.get_by_test_id("progress-final").inner_text() == "1"
+    assert page.get_by_test_id("count-done").inner_text() == "1"
+    assert page.get_by_test_id("handover-progress").get_attribute("data-status") == "finished"
+    page.reload()
+    item = page.get_by_test_id("item-row")
+    assert item.get_attribute("data-state") == "done"
+    assert "lina" in item.inner_text()
+    shot(page, "handover-detail")
+
+    # WeCom moved the customer: lina follows 王先生 now (the transfer record says so too).
+    transfers = [t for t in sim.control.state("transfers")["transfers"] if t["external_userid"] == wang]
+    assert [(t["handover_userid"], t["takeover_userid"]) for t in transfers] == [("zhangwei", "lina")]
+
+    page.get_by_test_id("nav-handovers").click()
+    assert page.get_by_text("zhangwei").first.is_visible()
+    shot(page, "handovers-list")
