@@ -14,7 +14,7 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture
-def admin(stack):
+def admin(demo_corp):
     """A console admin of the demo corp."""
     from app.models import Role
     from app.services import auth
@@ -38,7 +38,7 @@ def test_sign_in_lands_on_the_dashboard(page, admin):
     shot(page, "dashboard")
 
 
-def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, db):
+def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, worker):
     """Does a code made in the form give a real poster, and does its scanner show up welcomed, tagged and sourced?"""
     console_sign_in(page, admin.username, PASSWORD)
     page.get_by_test_id("nav-contact-codes").click()
@@ -180,3 +180,36 @@ def test_handover_started_from_the_staff_page_runs_to_the_end(page, admin, stack
     page.get_by_test_id("nav-handovers").click()
     assert page.get_by_text("zhangwei").first.is_visible()
     shot(page, "handovers-list")
+
+    # Each customer's final state is an audit entry (the customer's timeline reads them).
+    page.get_by_test_id("nav-audit-log").click()
+    actions = page.get_by_test_id("audit-action").all_inner_texts()
+    assert {"handover.created", "handover.customer.done", "handover.finished"} <= set(actions)
+    shot(page, "audit-log")
+
+
+def test_alert_rule_made_and_switched_off_shows_in_the_audit_log(page, admin):
+    """Does an alert rule refuse a bad threshold, save a good one, switch off, and leave both changes in the audit?"""
+    console_sign_in(page, admin.username, PASSWORD)
+    page.get_by_test_id("nav-alert-rules").click()
+    page.get_by_test_id("rule-new").click()
+    page.get_by_test_id("rule-kind-content_read").click()
+    page.get_by_test_id("field-name").fill("Long price-sheet read")
+    page.get_by_test_id("field-params.min_seconds").fill("5000")  # past the hour the server allows
+    page.get_by_test_id("rule-save").click()
+    assert page.get_by_test_id("error-params.min_seconds").is_visible()
+    shot(page, "alert-rule-form")
+
+    page.get_by_test_id("field-params.min_seconds").fill("90")
+    page.get_by_test_id("rule-save").click()
+    rule = page.locator('[data-testid="rule-row"]').filter(has_text="Long price-sheet read")
+    assert "min_seconds: 90" in rule.inner_text()
+    rule.get_by_test_id("rule-switch").click()
+    assert "disabled" in rule.get_by_test_id("rule-status").inner_text()
+    shot(page, "alert-rules")
+
+    page.get_by_test_id("nav-audit-log").click()
+    page.get_by_test_id("field-action_prefix").fill("alerts.rule.")
+    page.get_by_test_id("audit-submit").click()
+    actions = page.get_by_test_id("audit-action").all_inner_texts()
+    assert actions == ["alerts.rule.update", "alerts.rule.create"]
