@@ -369,6 +369,64 @@ def resolve_or_create(corp_id: int, identities: list[tuple[IdentityType, str]], 
     return customer
 
 
+def resolve_many(corp_id: int, links: list[list[tuple[IdentityType, str]]], source: str,
+                 profiles: list[dict]) -> list[Customer | None]:
+    """:func:`resolve_or_create` for a batch of links in one call: one read, one batch of locks,
+    the new customers and identities inserted together. Only links that resolve to one known
+    customer (attaching strong identities at most) or make a new one are settled here; a link
+    that would merge, conflict, suggest or carry a phone, or shares an identity with an earlier
+    link of the batch, is answered None: give it to :func:`resolve_or_create` in a transaction
+    of its own. ``profiles[i]`` fills the customer link ``i`` creates. Runs inside the caller's
+    transaction, which should make no other OneID call (see the module docstring), and does
+    not commit.
+    """
+    norm = [_normalise_link(identities) for identities in links]
+    idents = list(dict.fromkeys(ident for link in norm for ident in link))
+    if not idents:
+        return [None] * len(links)
+
+    def plans(known: dict[Ident, _Known]) -> list[_Plan | None]:
+        return [_plan(corp_id, link, known) if link else None for link in norm]
+
+    first = plans(_read(corp_id, idents))
+    chosen, claimed = [], set()
+    for i, plan in enumerate(first):
+        if _settles_alone(plan) and not claimed.intersection(norm[i]):
+            chosen.append(i)
+            claimed.update(norm[i])
+    locks = Locks()
+    locks.take({key: exclusive for i in chosen for key, exclusive in first[i].locks.items()})
+    # Re-planned under the locks: a link the world changed for meanwhile goes one by one.
+    again = plans(_read(corp_id, idents))
+    settled = {i: again[i] for i in chosen if _settles_alone(again[i]) and not locks.missing(again[i].locks)}
+    customers: list[Customer | None] = [None] * len(links)
+    created = []
+    for i, plan in settled.items():
+        if plan.customer_id is None:
+            customers[i] = Customer(corp_id=corp_id, **profiles[i])
+            created.append(customers[i])
+        else:
+            customers[i] = db.session.get(Customer, plan.customer_id)
+    db.session.add_all(created)
+    db.session.flush()
+    now = utcnow()
+    db.session.add_all(
+        Identity(corp_id=corp_id, customer_id=customers[i].id, type=type_, value=value, source=source,
+                 verified=True, created_at=now)
+        for i, plan in settled.items()
+        for type_, value in plan.attach
+    )
+    for customer in created:
+        _suggest_same_name(corp_id, customer)
+    db.session.flush()
+    return customers
+
+
+def _settles_alone(plan: _Plan | None) -> bool:
+    """A plan with no merge, conflict, suggestion or phone: its link touches one customer only."""
+    return plan is not None and not (plan.absorb or plan.conflict or plan.suggest or plan.attach_weak)
+
+
 def _normalise_link(identities) -> list[Ident]:
     return (_normalise_many([identities]) or [[]])[0]
 
