@@ -247,8 +247,13 @@ def _handle_batch(batch: list) -> list:
                 db.session.execute(
                     update(CallbackEvent)
                     .where(CallbackEvent.id.in_(done))
-                    .values(status=EventStatus.done, last_error=None, processed_at=utcnow(), updated_at=utcnow(),
-                            next_attempt_at=None)
+                    .values(
+                        status=EventStatus.done,
+                        last_error=None,
+                        processed_at=utcnow(),
+                        updated_at=utcnow(),
+                        next_attempt_at=None,
+                    )
                 )
             db.session.commit()
         except Exception:
@@ -290,8 +295,12 @@ def _retry_or_fail(event_id: int, fields: dict, attempts: int, exc: Exception, t
     db.session.execute(
         update(CallbackEvent)
         .where(CallbackEvent.id == event_id)
-        .values(status=EventStatus.received if retry else EventStatus.failed, last_error=error,
-                updated_at=utcnow(), next_attempt_at=utcnow() + timedelta(seconds=delay) if retry else None)
+        .values(
+            status=EventStatus.received if retry else EventStatus.failed,
+            last_error=error,
+            updated_at=utcnow(),
+            next_attempt_at=utcnow() + timedelta(seconds=delay) if retry else None,
+        )
     )
     db.session.commit()
     if retry:
@@ -323,18 +332,22 @@ def sweep() -> int:
     now = utcnow()
     db.session.execute(
         update(CallbackEvent)
-        .where(CallbackEvent.status == EventStatus.processing,
-               CallbackEvent.updated_at < now - timedelta(seconds=cfg["EVENT_LEASE_SECONDS"]))
+        .where(
+            CallbackEvent.status == EventStatus.processing,
+            CallbackEvent.updated_at < now - timedelta(seconds=cfg["EVENT_LEASE_SECONDS"]),
+        )
         .values(status=EventStatus.received, next_attempt_at=None, updated_at=now)
     )
     db.session.commit()
     waiting = now - timedelta(seconds=cfg["EVENT_SWEEP_AFTER_SECONDS"])
     # updated_at == now: the events just revived above, due at once.
-    stale = dict(db.session.execute(
-        select(CallbackEvent.priority, func.count())
-        .where(_due(), or_(CallbackEvent.updated_at < waiting, CallbackEvent.updated_at == now))
-        .group_by(CallbackEvent.priority)
-    ).all())
+    stale = dict(
+        db.session.execute(
+            select(CallbackEvent.priority, func.count())
+            .where(_due(), or_(CallbackEvent.updated_at < waiting, CallbackEvent.updated_at == now))
+            .group_by(CallbackEvent.priority)
+        ).all()
+    )
     for priority in stale:
         kick(priority)
     return sum(stale.values())

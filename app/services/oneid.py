@@ -369,8 +369,9 @@ def resolve_or_create(corp_id: int, identities: list[tuple[IdentityType, str]], 
     return customer
 
 
-def resolve_many(corp_id: int, links: list[list[tuple[IdentityType, str]]], source: str,
-                 profiles: list[dict]) -> list[Customer | None]:
+def resolve_many(
+    corp_id: int, links: list[list[tuple[IdentityType, str]]], source: str, profiles: list[dict]
+) -> list[Customer | None]:
     """:func:`resolve_or_create` for a batch of links in one call: one read, one batch of locks,
     the new customers and identities inserted together. Only links that resolve to one known
     customer (attaching strong identities at most) or make a new one are settled here; a link
@@ -411,8 +412,15 @@ def resolve_many(corp_id: int, links: list[list[tuple[IdentityType, str]]], sour
     db.session.flush()
     now = utcnow()
     db.session.add_all(
-        Identity(corp_id=corp_id, customer_id=customers[i].id, type=type_, value=value, source=source,
-                 verified=True, created_at=now)
+        Identity(
+            corp_id=corp_id,
+            customer_id=customers[i].id,
+            type=type_,
+            value=value,
+            source=source,
+            verified=True,
+            created_at=now,
+        )
         for i, plan in settled.items()
         for type_, value in plan.attach
     )

@@ -32,8 +32,15 @@ def _mirror(db) -> tuple[dict, set]:
         for c in db.session.scalars(select(Customer).where(Customer.merged_into_id.is_(None)))
     }
     relations = {
-        (r.staff.userid, idents(r.customer), str(r.status), r.remark, r.state, r.add_way,
-         frozenset(t.wecom_tag_id for t in r.tags))
+        (
+            r.staff.userid,
+            idents(r.customer),
+            str(r.status),
+            r.remark,
+            r.state,
+            r.add_way,
+            frozenset(t.wecom_tag_id for t in r.tags),
+        )
         for r in db.session.scalars(select(FollowRelation))
     }
     return customers, relations
@@ -88,8 +95,9 @@ def test_a_batch_mirrors_what_one_by_one_does(sim, world, db, run_jobs, app):
     # Six, the one with two reps, the tagged one, the merged pair as one; the customer who had
     # already deleted the rep when the add was read is WeCom's no one's contact: not stored.
     assert len(customers) == 9
-    assert any({("external_userid", merging), ("unionid", "union-merge"), ("mp_openid", "o-merge")} <= c
-               for c in customers)
+    assert any(
+        {("external_userid", merging), ("unionid", "union-merge"), ("mp_openid", "o-merge")} <= c for c in customers
+    )
     assert any(r[0] == rep_a and r[3] == "VIP" and r[6] == {tag_id} for r in relations)
     two = [r for r in relations if ("external_userid", both["external_userid"]) in r[1]]
     assert sorted(r[0] for r in two) == sorted([rep_a, rep_b])
@@ -132,8 +140,16 @@ def test_a_bad_event_in_a_batch_fails_alone(sim, world, db, run_jobs, app):
         sim.control.scan(config_id=way, customer={"name": f"good{n}"})
     sim.control.hold_callbacks()
     with app.test_request_context():
-        events.intake({"ToUserName": app.config["WECOM_CORP_ID"], "MsgType": "event", "CreateTime": "1",
-                       "Event": "change_external_contact", "ChangeType": "add_external_contact", "UserID": "x"})
+        events.intake(
+            {
+                "ToUserName": app.config["WECOM_CORP_ID"],
+                "MsgType": "event",
+                "CreateTime": "1",
+                "Event": "change_external_contact",
+                "ChangeType": "add_external_contact",
+                "UserID": "x",
+            }
+        )
     sim.control.release_callbacks()
     sim.control.flush_callbacks()
     run_jobs()
