@@ -71,10 +71,13 @@ def run(corp_id: int, progress: Progress | None = None) -> SyncReport:
         cursor = ""
         while True:
             page = client.customer_contact.batch_get_by_users(batch, cursor=cursor)
-            for item in page.get("external_contact_list") or []:
-                info = item["follow_info"]
-                contacts.apply(corp_id, item["external_contact"], [info], source="sync")
-                seen.add((info["userid"], item["external_contact"]["external_userid"]))
+            items = [(i["external_contact"], [i["follow_info"]]) for i in page.get("external_contact_list") or []]
+            # A page set-based; what OneID leaves to the one-by-one path (merges, a contact
+            # followed by several reps on this page…) follows in the same transaction.
+            for (contact, infos), customer in zip(items, contacts.apply_many(corp_id, items, "sync"), strict=True):
+                if customer is None:
+                    contacts.apply(corp_id, contact, infos, source="sync")
+                seen.add((infos[0]["userid"], contact["external_userid"]))
                 report.contacts += 1
             db.session.commit()  # each page is durable: a crash resumes with less to do
             cursor = page.get("next_cursor") or ""
