@@ -28,6 +28,17 @@ class CustomerContactAPI(BaseWeChatAPI):
             "externalcontact/batch/get_by_user", data={"userid_list": userid_list, "cursor": cursor, "limit": limit}
         )
 
+    def get_contact(self, external_userid: str) -> dict:
+        """externalcontact/get with every follower: WeCom pages ``follow_user`` past 500
+        (``next_cursor``), and wechatpy's ``get`` reads only the first page."""
+        result = self._get("externalcontact/get", params={"external_userid": external_userid})
+        cursor = result.pop("next_cursor", "")
+        while cursor:
+            page = self._get("externalcontact/get", params={"external_userid": external_userid, "cursor": cursor})
+            result["follow_user"] = [*result.get("follow_user", []), *page.get("follow_user", [])]
+            cursor = page.get("next_cursor", "")
+        return result
+
     def list_contact_way(
         self, start_time: int | None = None, end_time: int | None = None, cursor: str = "", limit: int = 1000
     ) -> dict:

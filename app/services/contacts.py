@@ -65,7 +65,7 @@ def prefetched(external_userids: list[str]) -> Iterator[None]:
 
     def fetch(external_userid: str) -> dict | Exception:
         try:
-            return client.external_contact.get(external_userid)
+            return client.customer_contact.get_contact(external_userid)
         except Exception as exc:  # noqa: BLE001 - handed to the handler, which decides
             return exc
 
@@ -93,7 +93,7 @@ def _get_contact(external_userid: str) -> dict:
         if isinstance(answer, Exception):
             raise answer
         return answer
-    return contact_client().external_contact.get(external_userid)
+    return contact_client().customer_contact.get_contact(external_userid)
 
 
 def refresh(corp_id: int, external_userid: str, source: str) -> Customer | None:

@@ -258,3 +258,18 @@ def test_sync_command_shows_progress(sim, world, runner):
     result = runner.invoke(args=["wecom", "sync"])
     assert result.exit_code == 0, result.output
     assert "customer relations" in result.output
+
+
+def test_a_customer_with_more_than_500_reps_is_mirrored_whole(sim, world, db, run_jobs):
+    """Past 500 followers WeCom pages externalcontact/get: are all 505 relations mirrored?"""
+    from wecom.simulator.directory import add_user
+    from wecom.simulator.entities import Follow
+
+    scan = sim.control.scan(config_id=_way([world["users"][0]]))
+    with sim.world.lock:
+        for n in range(504):
+            add_user(sim.world, f"many{n}", department=[1])
+            sim.world.follows.add(Follow(f"many{n}", scan["external_userid"], createtime=sim.world.now_int()))
+    _settle(sim, run_jobs)
+    customer_id = db.session.scalar(select(Identity.customer_id).where(Identity.value == scan["external_userid"]))
+    assert db.session.query(FollowRelation).filter_by(customer_id=customer_id).count() == 505
