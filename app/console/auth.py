@@ -23,15 +23,20 @@ from app.services import auth
 from app.services.auth import Principal
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The form field every console form posts the token in.
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+# Session keys of the console's own, so signing in or out here leaves the rep sidebar's
+# session (same cookie, keys of its own) alone.
+SID_KEY = "console_sid"
+CSRF_KEY = "console_csrf"
 
 
 def csrf_token() -> str:
     """This session's CSRF token (made on first use); every console form posts it back."""
-    token = session.get(CSRF_FIELD)
+    token = session.get(CSRF_KEY)
     if not token:
-        token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+        token = session[CSRF_KEY] = secrets.token_urlsafe(32)
     return token
 
 
@@ -45,7 +50,7 @@ def _check_csrf():
     if request.method not in UNSAFE_METHODS:
         return None
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-    expected = session.get(CSRF_FIELD) or ""
+    expected = session.get(CSRF_KEY) or ""
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         abort(400, description="The form expired or did not come from this console. Reload the page and try again.")
     return None
@@ -54,7 +59,7 @@ def _check_csrf():
 @bp.before_request
 def _load_user():
     # Always set both: ``g`` can outlive a request (an app context pushed around several).
-    user = auth.session_user(session.get("sid"))
+    user = auth.session_user(session.get(SID_KEY))
     g.console_user = user
     g.principal = auth.principal_of(user) if user is not None else None
     return None
@@ -72,6 +77,7 @@ def login_required(roles: tuple[str, ...] = ("admin", "rep")) -> Callable:
                 abort(403)
             return view(**kwargs)
 
+        guarded.console_roles = roles  # the navigation hides links the user's role may not open
         return guarded
 
     return decorator
@@ -104,20 +110,19 @@ def login():
 
 
 def _sign_in(user, next_url: str):
-    auth.close_session(session.get("sid"))
-    # A fresh session (new id and CSRF token) so nothing from before sign-in carries over.
-    session.clear()
+    # A fresh server-side session and CSRF token: nothing from before sign-in carries over.
+    auth.close_session(session.get(SID_KEY))
     session.permanent = True
-    session["sid"] = auth.open_session(user, int(current_app.permanent_session_lifetime.total_seconds()))
-    csrf_token()
+    session[SID_KEY] = auth.open_session(user, int(current_app.permanent_session_lifetime.total_seconds()))
+    session[CSRF_KEY] = secrets.token_urlsafe(32)
     return redirect(next_url)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Sign out: the server-side session ends and the cookie is cleared."""
-    auth.close_session(session.get("sid"))
-    session.clear()
+    """Sign out: the server-side session ends and the console's keys leave the cookie."""
+    auth.close_session(session.pop(SID_KEY, None))
+    session.pop(CSRF_KEY, None)
     flash("You are signed out.", "info")
     return redirect(url_for("console.login"))
 

@@ -44,6 +44,13 @@ def load_form(
         return None, flatten_errors(exc.normalized_messages())
 
 
+def load_query(schema: type[Schema]) -> tuple[dict, dict[str, list[str]]]:
+    """A list page's filters from the query string: ``(query, {})``, or on errors the schema's
+    defaults (the first page, unfiltered) and the errors to show beside the filters."""
+    query, errors = load_form(schema, form_data(request.args))
+    return (schema().load({}), errors) if errors else (query, {})
+
+
 def form_data(form: MultiDict, *, lists: Iterable[str] = ()) -> dict:
     """The form as nested data. Blank fields are left out, so optional fields stay missing
     instead of failing as "not a valid integer"; list positions keep their order."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 
 from app.console import bp
 
-# (endpoint, label, test id). A link shows once its page module defines the endpoint.
+# (endpoint, label, test id). A link shows once its page module defines the endpoint, to the
+# roles its ``login_required`` lets in.
 NAV = (
     ("console.dashboard", "Dashboard", "nav-dashboard"),
     ("console.contact_codes", "Contact codes", "nav-contact-codes"),
@@ -23,8 +24,10 @@ def _nav() -> dict:
     def nav_links() -> list[dict]:
         links = []
         current = request.endpoint or ""
+        principal = g.get("principal")
         for endpoint, label, testid in NAV:
-            if endpoint not in current_app.view_functions:
+            view = current_app.view_functions.get(endpoint)
+            if view is None or (principal and principal.role not in getattr(view, "console_roles", ())):
                 continue
             # A section is current on its list and on the pages under it (console.staff_detail…).
             active = current == endpoint or current.startswith(endpoint + "_")

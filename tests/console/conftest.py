@@ -9,6 +9,8 @@ import re
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from app.console.auth import CSRF_KEY
+
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
 
@@ -22,7 +24,7 @@ class ConsoleSession:
     @property
     def csrf(self) -> str:
         with self.client.session_transaction() as session:
-            return session["csrf_token"]
+            return session[CSRF_KEY]
 
     def get(self, url, **kwargs):
         return self.client.get(url, **kwargs)

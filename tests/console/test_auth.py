@@ -157,3 +157,17 @@ def test_insecure_setting_drops_the_secure_flag(app, corp, client):
     auth.create_user("hana", PASSWORD)
     cookie = next(v for v in sign_in(client, "hana").headers.getlist("Set-Cookie") if v.startswith("session="))
     assert "Secure" not in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_console_sign_in_and_out_leave_other_session_keys_alone(app, corp, client):
+    """Do console sign-in and sign-out keep what else the cookie holds (the rep sidebar's session)?"""
+    auth.create_user("ivan", PASSWORD)
+    with client.session_transaction() as s:
+        s["sidebar_sid"] = "the sidebar's"
+    sign_in(client, "ivan")
+    page = client.get("/console/").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert client.post("/console/logout", data={"csrf_token": token}).status_code == 302
+    with client.session_transaction() as s:
+        assert s["sidebar_sid"] == "the sidebar's"
+        assert "console_sid" not in s

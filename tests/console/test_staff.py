@@ -150,4 +150,4 @@ def test_reps_may_not_use_the_staff_pages(app, corp, db, console_login):
     assert session.post("/console/staff/sync").status_code == 403
     assert session.get(f"/console/staff/{me.id}/handover").status_code == 403
     assert sync.progress_of(corp.id) == {}
-    assert 'data-testid="nav-staff"' in session.get("/console/").get_data(as_text=True)
+    assert 'data-testid="nav-staff"' not in session.get("/console/").get_data(as_text=True)

@@ -7,11 +7,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Response, flash, redirect, render_template, request, url_for
-from marshmallow import fields
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import drop_blank_rows, flatten_errors, fold_errors, form_data, load_form
+from app.console.forms import drop_blank_rows, flatten_errors, fold_errors, form_data, load_form, load_query
 from app.errors import ApiError
 from app.models import CodeMode, CodeStatus, CodeStrategy, StaffStatus
 from app.schemas.contact_code import (
@@ -33,17 +32,11 @@ DEFAULT_TZ = "Asia/Shanghai"
 SLOT_TEXT = re.compile(r"^\s*(\S+?)\s*-\s*(\S+)\s*$")
 
 
-class _ListQuery(ContactCodeQuery):
-    q = fields.String()  # the API refuses an empty q; an empty search box here means "all"
-
-
 @bp.route("/contact-codes")
 @login_required()
 def contact_codes():
     """Codes the signed-in user may read, filtered by status, mode or text."""
-    query, errors = load_form(_ListQuery, form_data(request.args))
-    if errors:
-        query = {"page": 1, "per_page": 20}
+    query, errors = load_query(ContactCodeQuery)
     page = codes.search(current_principal(), **query)
     return render_template(
         "console/contact_codes/list.html",
@@ -128,8 +121,7 @@ def contact_codes_poster(code_id: int):
 def contact_codes_stats(code_id: int):
     """Scans, adds, welcomes sent, lost within 7 days and net, per day and per rep."""
     code = codes.get(current_principal(), code_id)
-    query, errors = load_form(StatsQuery, form_data(request.args))
-    query = query or {}
+    query, errors = load_query(StatsQuery)
     try:
         report = stats.report(current_principal(), code_id, query.get("date_from"), query.get("date_to"))
     except ApiError as exc:
@@ -144,7 +136,7 @@ def contact_codes_stats(code_id: int):
 @login_required(roles=ADMIN)
 def contact_codes_stats_csv(code_id: int):
     """The stats as CSV, one row per day and rep."""
-    query, errors = load_form(StatsQuery, form_data(request.args))
+    query, errors = load_query(StatsQuery)
     if errors:
         raise ApiError(400, "validation_error", "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
     data = stats.report(current_principal(), code_id, query.get("date_from"), query.get("date_to"))

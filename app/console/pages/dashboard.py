@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 
 from app.console import bp, charts
 from app.console.auth import current_principal, login_required
-from app.console.forms import form_data, load_form
+from app.console.forms import load_query
 from app.errors import ApiError
 from app.services import dashboard as dashboards
 
@@ -22,10 +22,8 @@ class RangeQuery(Schema):
 def dashboard():
     """The figures of the chosen range (default: the last 14 days), with charts."""
     values = request.args.to_dict()
-    data, errors = load_form(RangeQuery, form_data(request.args))
-    status = 200
-    if errors:
-        data, status = {}, 422
+    data, errors = load_query(RangeQuery)
+    status = 422 if errors else 200
     try:
         board = dashboards.overview(current_principal(), data.get("date_from"), data.get("date_to"))
     except ApiError as exc:  # a reversed or too long range: said beside the field

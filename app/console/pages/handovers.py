@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
-from marshmallow import fields
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import form_data, load_form
+from app.console.forms import load_form, load_query
 from app.models import ChatState, HandoverKind, HandoverStatus, ItemState
 from app.models.handover import OPEN_ITEM_STATES
 from app.schemas.handover import CancelSchema, HandoverItemQuery, HandoverQuery
@@ -16,21 +15,11 @@ from app.services import handover
 ADMIN = ("admin",)
 
 
-class _ListQuery(HandoverQuery):
-    staff = fields.String()  # an empty box means "any rep"
-
-
-class _ItemQuery(HandoverItemQuery):
-    taker = fields.String()
-
-
 @bp.route("/handovers")
 @login_required()
 def handovers():
     """Hand-overs the signed-in user may see, newest first, with their progress."""
-    query, errors = load_form(_ListQuery, form_data(request.args))
-    if errors:
-        query = {"page": 1, "per_page": 20}
+    query, errors = load_query(HandoverQuery)
     page = handover.search(current_principal(), **query)
     return render_template(
         "console/handovers/list.html",
@@ -52,9 +41,9 @@ def handovers_detail(handover_id: int):
 def _detail(handover_id: int, cancel_errors: dict, status: int = 200):
     principal = current_principal()
     view = handover.get(principal, handover_id)
-    query, errors = load_form(_ItemQuery, form_data(request.args))
+    query, errors = load_query(HandoverItemQuery)
     if errors:
-        query, status = {"page": 1, "per_page": 50}, 422
+        status = 422
     items = handover.customers(principal, handover_id, **query)
     chats = None
     if principal.is_admin or view.handover_staff_id == principal.staff_id:

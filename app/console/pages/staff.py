@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 from flask import flash, redirect, render_template, request, url_for
-from marshmallow import fields
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import flatten_errors, fold_errors, form_data, load_form
+from app.console.forms import flatten_errors, fold_errors, load_form, load_query
 from app.errors import ApiError
 from app.models import HandoverKind, StaffStatus
 from app.schemas.handover import HandoverCreateSchema
@@ -22,17 +21,11 @@ ADMIN = ("admin",)
 PREVIEW_ROWS = 200
 
 
-class _ListQuery(StaffQuery):
-    q = fields.String()  # an empty search box means "everyone"
-
-
 @bp.route("/staff")
 @login_required(roles=ADMIN)
 def staff():
     """Staff with status, department and customer counts, and the sync panel."""
-    query, errors = load_form(_ListQuery, form_data(request.args))
-    if errors:
-        query = {"page": 1, "per_page": 20}
+    query, errors = load_query(StaffQuery)
     principal = current_principal()
     page = staff_service.search(principal, **query)
     counts = staff_service.customer_counts(principal.corp_id, [s.id for s in page.items])
