@@ -66,6 +66,21 @@ class Config:
     SESSION_COOKIE_SECURE: bool = True
     # A console sign-in lasts this long, in seconds.
     PERMANENT_SESSION_LIFETIME: int = 8 * 3600
+    # Mini-program sessions: a logged-in visitor's and an anonymous device token's lifetime,
+    # in seconds; requests a minute from one client address (offices share one) and with one
+    # token (a page sends a batch every few seconds).
+    MP_SESSION_TTL: int = 7 * 24 * 3600
+    MP_DEVICE_TOKEN_TTL: int = 30 * 24 * 3600
+    MP_RATE_PER_IP: int = 1200
+    MP_RATE_PER_TOKEN: int = 120
+    # Card-event batches the Redis stream may hold before the mini-program API answers 503.
+    MP_MAX_QUEUED_BATCHES: int = 500_000
+    # A hand-over step's lease: past it a dead worker's step is taken over.
+    HANDOVER_LEASE_SECONDS: int = 120
+    # Page size for get_unassigned_list in the hourly reconciliation (WeCom allows ≤ 1000).
+    HANDOVER_UNASSIGNED_PAGE_SIZE: int = 1000
+    # How long an API merge or unmerge waits for the customers' locks before answering 409.
+    ONEID_API_LOCK_TIMEOUT_MS: int = 5000
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
     # Anything else a test or deployment wants on app.config.

@@ -23,9 +23,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app import cli, errors, health, landing, logs, wecom_callback
     from app.api import init_app as init_api
     from app.console import init_app as init_console
-    from app.sidebar import init_app as init_sidebar
     from app.extensions import db, migrate, redis_store
     from app.services import corps, hooks
+    from app.sidebar import init_app as init_sidebar
     from jobs import init_app as init_jobs
     from miniprogram_api import init_app as init_miniprogram
 

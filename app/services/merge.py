@@ -24,13 +24,11 @@ import enum
 import hashlib
 import logging
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import Column, Table, and_, not_, or_, select, text, tuple_, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from app.dbutil import insert_ignoring_conflict
 from app.errors import ApiError, Conflict, NotFound
@@ -350,7 +348,7 @@ class MergeResult:
 def merge_as(principal: Principal, ids: list[int], reason: str) -> MergeResult:
     """An admin merges customers (API); commits."""
     _require_admin(principal)
-    with _busy_is_409():
+    with oneid.busy_answers_409():
         records = merge(principal.corp_id, ids, actor=principal.actor, reason=reason)
         db.session.commit()
     return MergeResult(records[0].survivor_id, records)
@@ -453,7 +451,7 @@ def unmerge_as(principal: Principal, customer_id: int, merge_id: int, reason: st
     )
     if record is None or customer_id not in (record.survivor_id, record.absorbed_id):
         raise NotFound("merge")
-    with _busy_is_409():
+    with oneid.busy_answers_409():
         record = unmerge(principal.corp_id, merge_id, actor=principal.actor, reason=reason)
         db.session.commit()
     return record
@@ -537,25 +535,6 @@ def flag_conflict(corp_id: int, kind: str, customer_ids: list[int], link: list, 
         log.warning("identity conflict flagged for review (%s, customers %s): %s", kind, ids, detail)
 
 
-# Lock not available, deadlock broken, serialization failure (PostgreSQL); SQLite's busy lock.
-_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
-
-
-@contextmanager
-def _busy_is_409():
-    """A request waits for the customers' locks at most ``ONEID_API_LOCK_TIMEOUT_MS`` (default
-    5 s) and a change that lost the race is the client's to retry: 409, not a hang or a 500."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        timeout = int(current_app.config.get("ONEID_API_LOCK_TIMEOUT_MS", 5000))
-        db.session.execute(text(f"SET LOCAL lock_timeout = {timeout}"))
-    try:
-        yield
-    except OperationalError as exc:
-        busy = isinstance(exc, oneid.OneIdBusy) or getattr(exc.orig, "sqlstate", None) in _BUSY_SQLSTATES
-        if not busy and "database is locked" not in str(exc.orig):
-            raise
-        db.session.rollback()
-        raise ApiError(409, "busy", "these customers are being changed by another request; try again") from exc
 
 
 def _require_admin(principal: Principal) -> None:
@@ -594,7 +573,7 @@ def accept_suggestion(principal: Principal, suggestion_id: int, reason: str) -> 
         raise Conflict("the two customers are one customer already")
     # The customers' OneID locks come first, the suggestion's row lock second: the order an
     # automatic merge of the same pair uses too, so the two cannot wait on each other.
-    with _busy_is_409():
+    with oneid.busy_answers_409():
         records = merge(
             principal.corp_id,
             pair,

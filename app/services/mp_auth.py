@@ -34,12 +34,6 @@ from app.services.signals import Scoring, reattribute
 from wecom.errors import is_transient
 from wecom.wechat_client import INVALID_CODE, LOGIN_TOO_FREQUENT, WeChatApiError, miniprogram_client
 
-DEFAULTS = {
-    "MP_SESSION_TTL": 7 * 24 * 3600,  # a logged-in session, seconds
-    "MP_DEVICE_TOKEN_TTL": 30 * 24 * 3600,  # an anonymous device token, seconds
-    "MP_RATE_PER_IP": 1200,  # requests a minute from one client address (offices share one)
-    "MP_RATE_PER_TOKEN": 120,  # requests a minute with one token (a page sends a batch every few s)
-}
 CACHE_SECONDS = 300
 RATE_WINDOW = 60
 # WeChat's "code already used" (besides 40029 invalid code).
@@ -47,7 +41,7 @@ CODE_USED = 40163
 
 
 def setting(name: str) -> int:
-    return int(current_app.config.get(name, DEFAULTS[name]))
+    return int(current_app.config[name])
 
 
 @dataclass(frozen=True)
@@ -120,15 +114,16 @@ def login(code: str, device_token: str | None = None) -> Issued:
     except (WeChatApiError, requests.RequestException) as exc:
         raise _wechat_error(exc, "login") from None
     corp_id = corps.env_corp_id()
-    customer = oneid.resolve_or_create(
-        corp_id,
-        [(IdentityType.mp_openid, answer["openid"]), (IdentityType.unionid, answer.get("unionid"))],
-        source="mp_login",
-    )
-    raw, session = _new(corp_id, SessionKind.user, customer.id, "MP_SESSION_TTL")
-    scoring = Scoring()
-    claimed = bool(device_token) and _claim(corp_id, device_token, customer.id, scoring)
-    db.session.commit()
+    with oneid.busy_answers_409():  # the visitor retries; the code is spent, so we cannot
+        customer = oneid.resolve_or_create(
+            corp_id,
+            [(IdentityType.mp_openid, answer["openid"]), (IdentityType.unionid, answer.get("unionid"))],
+            source="mp_login",
+        )
+        raw, session = _new(corp_id, SessionKind.user, customer.id, "MP_SESSION_TTL")
+        scoring = Scoring()
+        claimed = bool(device_token) and _claim(corp_id, device_token, customer.id, scoring)
+        db.session.commit()
     _cache(session)
     scoring.notify()
     return Issued(raw, session.expires_at, SessionKind.user, _phone_verified(customer.id), claimed)
@@ -270,6 +265,7 @@ def verify_phone(principal: MpPrincipal, code: str) -> str:
         raise _wechat_error(exc, "phone") from None
     pure, country = info["purePhoneNumber"], info.get("countryCode") or "86"
     phone = f"+{country}{pure}"
-    oneid.link_phone(principal.corp_id, principal.customer_id, phone, verified=True, source="mp_phone")
-    db.session.commit()
+    with oneid.busy_answers_409():
+        oneid.link_phone(principal.corp_id, principal.customer_id, phone, verified=True, source="mp_phone")
+        db.session.commit()
     return f"+{country} {pure[:3]}****{pure[-4:]}" if len(pure) >= 7 else f"+{country} ****"

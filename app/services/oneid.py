@@ -39,10 +39,12 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import phonenumbers
+from flask import current_app
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -198,6 +200,28 @@ def customer_for_write(corp_id: int, customer_id: int) -> int:
         if resolve_id(corp_id, customer_id) == root:
             return root
     raise OneIdBusy([customer_key(corp_id, customer_id)])
+
+
+# Lock not available, deadlock broken, serialization failure (PostgreSQL); SQLite's busy lock.
+_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+
+
+@contextmanager
+def busy_answers_409():
+    """For a request's OneID writes: wait for locks at most ``ONEID_API_LOCK_TIMEOUT_MS``, and
+    answer a change that lost the race with 409 (the client's to retry), not a hang or a 500.
+    The transaction is rolled back, so nothing is half-written."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        timeout = int(current_app.config["ONEID_API_LOCK_TIMEOUT_MS"])
+        db.session.execute(text(f"SET LOCAL lock_timeout = {timeout}"))
+    try:
+        yield
+    except OperationalError as exc:
+        busy = isinstance(exc, OneIdBusy) or getattr(exc.orig, "sqlstate", None) in _BUSY_SQLSTATES
+        if not busy and "database is locked" not in str(exc.orig):
+            raise
+        db.session.rollback()
+        raise ApiError(409, "busy", "these customers are being changed by another request; try again") from exc
 
 
 # -- resolving -------------------------------------------------------------------------------

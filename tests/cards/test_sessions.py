@@ -194,3 +194,23 @@ def test_token_refresh_is_bounded(visitor, sim, app):
     assert resp.status_code == 502 and resp.json["error"]["code"] == "wechat_error"
     stats = call_stats(app.extensions["redis"])
     assert stats["wxa/business/getuserphonenumber"]["count"] == MAX_TOKEN_REFRESHES + 1
+
+
+def test_login_racing_a_oneid_writer_is_409_and_writes_nothing(visitor, sim, db, app):
+    """When another transaction holds the visitor's OneID lock, is the login answered 409 (the
+    client retries) within the lock timeout, with nothing written — never a hang or a 500?"""
+    from sqlalchemy import create_engine, text
+
+    from app.models import IdentityType
+    from app.services import corps, oneid
+
+    app.config["ONEID_API_LOCK_TIMEOUT_MS"] = 200
+    minted = sim.control.mint_js_code(openid="o-busy")
+    key = oneid.identity_key(corps.env_corp_id(), (IdentityType.mp_openid, "o-busy"))
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with other.connect() as conn, conn.begin():
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        resp = visitor._call("POST", "/session", json={"code": minted["code"]}, auth=False)
+    other.dispose()
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "busy"
+    assert db.session.query(MpSession).count() == 0 and db.session.query(Customer).count() == 0

@@ -47,7 +47,6 @@ from wecom.errors import TRANSIENT_ERRCODES
 log = logging.getLogger(__name__)
 
 QUEUE = "low"
-DEFAULT_LEASE_SECONDS = 120
 # WeCom blocks an API for 60 s after 45009.
 RATE_LIMIT_PAUSE = 60
 # A call whose outcome is unknown (timeout, 5xx): look it up through transfer_result soon.
@@ -98,7 +97,7 @@ class Lease:
     @staticmethod
     def seconds() -> int:
         """How long a lease lasts without being extended (HANDOVER_LEASE_SECONDS)."""
-        return int(current_app.config.get("HANDOVER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+        return int(current_app.config["HANDOVER_LEASE_SECONDS"])
 
     @classmethod
     def claim(cls, handover_id: int) -> Lease | None:

@@ -29,9 +29,6 @@ from wecom.client import contact_client
 
 log = logging.getLogger(__name__)
 
-# get_unassigned_list's largest page (HANDOVER_UNASSIGNED_PAGE_SIZE overrides it).
-PAGE_SIZE = 1000
-
 
 @dataclass
 class ReconcileReport:
@@ -47,7 +44,7 @@ class ReconcileReport:
 def unassigned(corp_id: int) -> tuple[dict[str, list[str]], dict[str, int], int]:
     """Every page of get_unassigned_list: ({handover userid: [external_userid]}, dimission times, pages)."""
     api = contact_client().transfer
-    page_size = int(current_app.config.get("HANDOVER_UNASSIGNED_PAGE_SIZE", PAGE_SIZE))
+    page_size = int(current_app.config["HANDOVER_UNASSIGNED_PAGE_SIZE"])
     by_rep: dict[str, list[str]] = {}
     dimission: dict[str, int] = {}
     cursor, pages = "", 0

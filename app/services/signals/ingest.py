@@ -3,7 +3,7 @@
 A request costs one Lua call on Redis (XADD plus the "drain pending" flag) and no database
 write: the stream is the queue of record (production Redis runs with AOF), and the drainer
 (``consumer.py``) bulk-inserts into PostgreSQL and updates the aggregates. The stream's length is
-bounded: past ``MAX_QUEUED_BATCHES`` the request is refused with 503 rather than acknowledged,
+bounded: past ``MP_MAX_QUEUED_BATCHES`` the request is refused with 503 rather than acknowledged,
 so an acknowledged batch is never one Redis had to drop.
 
 Share ids are an HMAC of (session, client event id): a retried ``share`` event gets the same id,
@@ -35,10 +35,8 @@ GROUP = "signals"
 # Set by the request that finds no drain pending; cleared by the drainer when the stream is empty.
 DRAIN_FLAG = "cards:events:drain-pending"
 DRAIN_FLAG_TTL = 30  # a lost drain job only delays draining until the flag expires (or the periodic drain)
-# Batches waiting in the stream past which requests are refused (503) instead of queued: a
-# drainer that has stopped must not let Redis grow until it evicts or dies. Config:
-# MP_MAX_QUEUED_BATCHES.
-MAX_QUEUED_BATCHES = 500_000
+# Past MP_MAX_QUEUED_BATCHES (config.py) batches waiting in the stream, requests are refused
+# (503) instead of queued: a drainer that has stopped must not let Redis grow until it evicts or dies.
 # How long a process trusts its cached list of a card's content ids.
 CARD_REF_TTL = 30.0
 
@@ -80,7 +78,7 @@ def ingest(corp_id: int, session_id: int, events: list[dict]) -> Accepted:
     result = _append_script()(
         keys=[STREAM, DRAIN_FLAG],
         args=[
-            current_app.config.get("MP_MAX_QUEUED_BATCHES", MAX_QUEUED_BATCHES),
+            current_app.config["MP_MAX_QUEUED_BATCHES"],
             session_id,
             corp_id,
             int(time.time() * 1000),
