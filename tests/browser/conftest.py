@@ -68,8 +68,8 @@ def worker(app, sim, demo_corp, tmp_path):
     from app.extensions import get_redis
     from jobs.schedules import definitions
 
-    # A fresh Redis makes every periodic job due at once (the nightly full sync among them);
-    # the corp was just synced, so the current slots count as done, as in production.
+    # A fresh Redis makes every periodic job due at once, the nightly full sync among them,
+    # racing the test; the corp was just synced, so their current slots count as done.
     for periodic in definitions():
         get_redis().set(f"periodic:{periodic.name}:{periodic.slot(time.time())}", 1)
     env = {
@@ -82,23 +82,23 @@ def worker(app, sim, demo_corp, tmp_path):
         "INSTANCE_PATH": str(tmp_path / "worker"),
         "LOG_LEVEL": "INFO",
     }
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed at teardown
-    # A session of its own: RQ forks its scheduler off the worker, and killing the group ends
-    # both (a lone kill would leave the scheduler holding the queues' scheduler locks).
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "jobs.worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    yield proc
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    log.close()
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        # A session of its own: RQ forks its scheduler off the worker, and killing the group
+        # ends both (a lone kill would leave the scheduler holding the queues' scheduler locks).
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "jobs.worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        yield proc
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
     # Shown by pytest only when the test failed: what the worker was doing.
-    print("worker log (tail):", (tmp_path / "worker.log").read_text(errors="replace")[-6000:], sep="\n")
+    print("worker log (tail):", log_path.read_text(errors="replace")[-6000:], sep="\n")
 
 
 @pytest.fixture

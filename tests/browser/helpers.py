@@ -11,13 +11,19 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 SETTLE_TIMEOUT_MS = 30_000
 
 
+def click_through(page, locator) -> None:
+    """Click a link or submit button and wait for the page it loads, so what is read next is
+    read from the new page, never from the one just left."""
+    with page.expect_navigation():
+        locator.click()
+
+
 def console_sign_in(page, username: str, password: str) -> None:
     """Sign in through the console's login form and land on the page it leads to."""
     page.goto("/console/login")
     page.get_by_test_id("field-username").fill(username)
     page.get_by_test_id("field-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    page.wait_for_load_state()
+    click_through(page, page.get_by_test_id("login-submit"))
 
 
 def shot(page, name: str) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser.helpers import console_sign_in, shot, wait_until
+from tests.browser.helpers import click_through, console_sign_in, shot, wait_until
 
 PASSWORD = "correct-horse-battery"
 
@@ -41,12 +41,12 @@ def test_sign_in_lands_on_the_dashboard(page, admin):
 def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, worker):
     """Does a code made in the form give a real poster, and does its scanner show up welcomed, tagged and sourced?"""
     console_sign_in(page, admin.username, PASSWORD)
-    page.get_by_test_id("nav-contact-codes").click()
+    click_through(page, page.get_by_test_id("nav-contact-codes"))
     assert page.get_by_test_id("empty").is_visible()
-    page.get_by_test_id("new-code").click()
+    click_through(page, page.get_by_test_id("new-code"))
 
     # Nothing filled in: the form comes back with the errors in place, nothing stored.
-    page.get_by_test_id("save-code").click()
+    click_through(page, page.get_by_test_id("save-code"))
     assert page.get_by_test_id("error-name").is_visible()
     assert page.get_by_test_id("error-channel").is_visible()
 
@@ -62,7 +62,7 @@ def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, wo
     page.get_by_test_id("field-tags.0.name").fill("expo-2026")
     page.get_by_test_id("field-tags.0.group_name").fill("渠道活码")
     shot(page, "contact-code-form")
-    page.get_by_test_id("save-code").click()
+    click_through(page, page.get_by_test_id("save-code"))
 
     assert page.get_by_test_id("code-name").inner_text().startswith("Expo 2026 booth")
     assert page.get_by_test_id("member").evaluate_all("rows => rows.map(r => r.dataset.userid)") == [
@@ -86,7 +86,7 @@ def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, wo
     added = sim.control.scan(state=state, customer={"name": "林小姐"})
     assert added["userid"] in ("zhangwei", "lina")
 
-    page.get_by_test_id("nav-customers").click()
+    click_through(page, page.get_by_test_id("nav-customers"))
     customer_link = page.get_by_test_id("customer-link").filter(has_text="林小姐")
 
     def customer_listed() -> bool:
@@ -96,7 +96,7 @@ def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, wo
     assert wait_until(customer_listed), "the scanned customer never appeared in the customers list"
     shot(page, "customers-list")
 
-    customer_link.click()
+    click_through(page, customer_link)
     assert page.get_by_test_id("customer-name").inner_text().startswith("林小姐")
     assert page.get_by_test_id("first-channel").inner_text() == "expo-2026"
     assert page.get_by_test_id("source-first").inner_text() == "Expo 2026 booth"
@@ -117,10 +117,10 @@ def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, wo
     assert welcomes[0]["text"].startswith("林小姐您好，我是") and welcomes[0]["seconds_after_add"] < 20
 
     page.go_back()
-    page.get_by_test_id("nav-contact-codes").click()
+    click_through(page, page.get_by_test_id("nav-contact-codes"))
     assert page.get_by_test_id("code-row").count() == 1
     shot(page, "contact-codes-list")
-    page.get_by_test_id("code-row").get_by_role("link", name="stats").click()
+    click_through(page, page.get_by_test_id("code-row").get_by_role("link", name="stats"))
     assert page.get_by_test_id("total-adds").inner_text() == "1"
     assert page.get_by_test_id(f"rep-adds-{added['userid']}").inner_text() == "1"
     shot(page, "contact-code-stats")
@@ -137,18 +137,18 @@ def test_handover_started_from_the_staff_page_runs_to_the_end(page, admin, stack
     wang = stack["customers"][0]  # 王先生, zhangwei's customer
 
     console_sign_in(page, admin.username, PASSWORD)
-    page.get_by_test_id("nav-staff").click()
+    click_through(page, page.get_by_test_id("nav-staff"))
     listed = page.get_by_test_id("staff-row").evaluate_all("rows => rows.map(r => r.dataset.userid)")
     assert sorted(listed) == ["chenjing", "lina", "liuyang", "wangfang", "zhangwei"]
     zhangwei = page.locator('[data-testid="staff-row"][data-userid="zhangwei"]')
     assert zhangwei.get_by_test_id("customer-count").inner_text() == "1"
     shot(page, "staff")
 
-    zhangwei.get_by_test_id("start-handover").click()
+    click_through(page, zhangwei.get_by_test_id("start-handover"))
     page.get_by_test_id("field-kind").select_option("on_the_job")
     page.get_by_test_id("field-strategy").select_option("policy")
     page.get_by_test_id("field-transfer_message").fill("张伟调岗，由李娜继续为您服务")
-    page.get_by_test_id("handover-preview").click()
+    click_through(page, page.get_by_test_id("handover-preview"))
     # The dry run: by policy the other rep of 华东销售 takes the customer; nothing stored yet.
     assert page.get_by_test_id("preview-total").inner_text() == "1"
     takers = page.get_by_test_id("preview-takers").locator("tbody tr")
@@ -156,7 +156,7 @@ def test_handover_started_from_the_staff_page_runs_to_the_end(page, admin, stack
     assert handover.search(auth.principal_of(admin), page=1, per_page=10).total == 0
     shot(page, "handover-preview")
 
-    page.get_by_test_id("handover-start").click()
+    click_through(page, page.get_by_test_id("handover-start"))
     progress = page.get_by_test_id("handover-progress")
     progress.wait_for()
     assert progress.get_attribute("data-total") == "1"
@@ -177,12 +177,12 @@ def test_handover_started_from_the_staff_page_runs_to_the_end(page, admin, stack
     transfers = [t for t in sim.control.state("transfers")["transfers"] if t["external_userid"] == wang]
     assert [(t["handover_userid"], t["takeover_userid"]) for t in transfers] == [("zhangwei", "lina")]
 
-    page.get_by_test_id("nav-handovers").click()
+    click_through(page, page.get_by_test_id("nav-handovers"))
     assert page.get_by_text("zhangwei").first.is_visible()
     shot(page, "handovers-list")
 
     # Each customer's final state is an audit entry (the customer's timeline reads them).
-    page.get_by_test_id("nav-audit-log").click()
+    click_through(page, page.get_by_test_id("nav-audit-log"))
     actions = page.get_by_test_id("audit-action").all_inner_texts()
     assert {"handover.created", "handover.customer.done", "handover.finished"} <= set(actions)
     shot(page, "audit-log")
@@ -191,25 +191,25 @@ def test_handover_started_from_the_staff_page_runs_to_the_end(page, admin, stack
 def test_alert_rule_made_and_switched_off_shows_in_the_audit_log(page, admin):
     """Does an alert rule refuse a bad threshold, save a good one, switch off, and leave both changes in the audit?"""
     console_sign_in(page, admin.username, PASSWORD)
-    page.get_by_test_id("nav-alert-rules").click()
-    page.get_by_test_id("rule-new").click()
-    page.get_by_test_id("rule-kind-content_read").click()
+    click_through(page, page.get_by_test_id("nav-alert-rules"))
+    click_through(page, page.get_by_test_id("rule-new"))
+    click_through(page, page.get_by_test_id("rule-kind-content_read"))
     page.get_by_test_id("field-name").fill("Long price-sheet read")
     page.get_by_test_id("field-params.min_seconds").fill("5000")  # past the hour the server allows
-    page.get_by_test_id("rule-save").click()
+    click_through(page, page.get_by_test_id("rule-save"))
     assert page.get_by_test_id("error-params.min_seconds").is_visible()
     shot(page, "alert-rule-form")
 
     page.get_by_test_id("field-params.min_seconds").fill("90")
-    page.get_by_test_id("rule-save").click()
+    click_through(page, page.get_by_test_id("rule-save"))
     rule = page.locator('[data-testid="rule-row"]').filter(has_text="Long price-sheet read")
     assert "min_seconds: 90" in rule.inner_text()
-    rule.get_by_test_id("rule-switch").click()
+    click_through(page, rule.get_by_test_id("rule-switch"))
     assert "disabled" in rule.get_by_test_id("rule-status").inner_text()
     shot(page, "alert-rules")
 
-    page.get_by_test_id("nav-audit-log").click()
+    click_through(page, page.get_by_test_id("nav-audit-log"))
     page.get_by_test_id("field-action_prefix").fill("alerts.rule.")
-    page.get_by_test_id("audit-submit").click()
+    click_through(page, page.get_by_test_id("audit-submit"))
     actions = page.get_by_test_id("audit-action").all_inner_texts()
     assert actions == ["alerts.rule.update", "alerts.rule.create"]
