@@ -289,3 +289,17 @@ def test_tagging_trouble_never_blocks_the_add(world, create_code, sim, run_jobs,
         "applied",
         "applied",
     ]
+
+
+def test_a_welcome_never_sent_alerts_the_admins_once(world, create_code, sim, run_jobs, db):
+    """When a welcome ends expired (41050), are the admins alerted once about that customer?"""
+    from app.models import Alert, AlertKind
+
+    code = create_code(welcome={"text": "Hi"})
+    sim.control.config(welcome_code_ttl=0)
+    sim.control.scan(config_id=code["config_id"], customer={"name": "Never greeted"})
+    settle(sim, run_jobs)
+    row = db.session.scalar(select(ContactCodeWelcome))
+    (alert,) = db.session.scalars(select(Alert).where(Alert.kind == AlertKind.welcome_failed)).all()
+    assert alert.data["notice"] == f"welcome:{row.id}" and "Never greeted" in alert.text
+    assert alert.customer_id is not None and alert.staff_id == row.staff_id

@@ -6,7 +6,7 @@ from collections import Counter
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from app.models import AuditLog, FollowStatus, HandoverKind, HandoverStatus, ItemState
+from app.models import Alert, AlertKind, AuditLog, FollowStatus, HandoverKind, HandoverStatus, ItemState
 from app.services import corps, sync
 from wecom.client import contact_client
 
@@ -146,6 +146,9 @@ def test_refused_and_lost_customers(world, client, admin_headers):
     refused = client.get(f"{URL}/{handover.id}/customers?state=refused", headers=admin_headers).json["items"]
     assert [i["external_userid"] for i in refused] == [refuser] and refused[0]["reason"] == "customer_refused"
     assert world.relation("zhangwei", refuser).status == FollowStatus.active  # still theirs, not lost
+    # The admins heard of the refusal (callback and poll share one key) and of the failed one.
+    alerts = world.db.session.scalars(select(Alert).where(Alert.kind == AlertKind.transfer_failed)).all()
+    assert sorted(a.data["notice"].split(":")[1] for a in alerts) == sorted([refuser, gone])
 
 
 def test_wecom_errors_never_send_a_customer_twice(world, app):

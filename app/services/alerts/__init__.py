@@ -14,14 +14,22 @@ For other features: :func:`notify_admins` inside your transaction, e.g.
 """
 
 from app.services.alerts import digest, inbox, outbox, queries, quiet, rules, settings, sources
-from app.services.alerts.sources import notify_admins, on_lost_customer, on_transfer_failed
+from app.services.alerts.sources import (
+    notify_admins,
+    on_handover_attention,
+    on_lost_customer,
+    on_transfer_failed,
+    on_welcome_failed,
+)
 
 __all__ = [
     "digest",
     "inbox",
     "notify_admins",
+    "on_handover_attention",
     "on_lost_customer",
     "on_transfer_failed",
+    "on_welcome_failed",
     "outbox",
     "queries",
     "quiet",

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from app.extensions import db
-from app.models import AlertKind, Customer, IdentityType, utcnow
+from app.models import AlertKind, ContactCode, ContactCodeAdd, Customer, IdentityType, utcnow
 from app.services import oneid, signals
 from app.services.alerts import inbox, rules
 from app.services.alerts.outbox import raise_alert
@@ -72,6 +72,51 @@ def on_transfer_failed(corp_id: int, fields: dict) -> None:
         dedupe_key=f"transfer:{external_userid}:{taker}",
         customer_id=customer_id,
         title=f"Transfer to {taker} failed ({reason or 'unknown'})",
+    )
+
+
+_ATTENTION_REASONS = {
+    "refused": "the customer refused it",
+    "taker_at_limit": "the new rep has reached the contact limit",
+    "not_allowed": "WeCom allows two transfers of a customer in 90 days",
+    "failed": "WeCom refused the transfer",
+}
+
+
+def on_handover_attention(corp_id: int, item, taker: str | None, note: str | None) -> None:
+    """Hand-over hook: a customer's transfer ended refused, at a full taker, not allowed or
+    failed, as found by polling (or the request). Same key as the transfer_fail callback, so a
+    refusal both report alerts once."""
+    customer = db.session.get(Customer, item.customer_id)
+    who = (customer.name if customer else "") or f"customer {item.external_userid}"
+    state = str(item.state)
+    reason = _ATTENTION_REASONS.get(state, state) + (f" ({note})" if note else "")
+    notify_admins(
+        corp_id,
+        AlertKind.transfer_failed,
+        f"The transfer of {who} to {taker or 'no one'} did not complete: {reason}.",
+        dedupe_key=f"transfer:{item.external_userid}:{taker or ''}",
+        customer_id=item.customer_id,
+        title=f"Transfer to {taker or 'no one'} {state.replace('_', ' ')}",
+    )
+
+
+def on_welcome_failed(row) -> None:
+    """Contact-code hook: a welcome failed or its 20 s window closed; the customer was never
+    greeted, which an admin must know (a rep can still greet them by hand)."""
+    code = db.session.get(ContactCode, row.code_id)
+    add = db.session.get(ContactCodeAdd, row.add_id)
+    customer = db.session.get(Customer, add.customer_id) if add else None
+    who = (customer.name if customer else "") or "a new customer"
+    notify_admins(
+        row.corp_id,
+        AlertKind.welcome_failed,
+        f"The welcome to {who} from the code {code.name if code else row.code_id} was not sent: "
+        f"{row.last_error or row.status}.",
+        dedupe_key=f"welcome:{row.id}",
+        customer_id=customer.id if customer else None,
+        staff_id=row.staff_id,
+        title=f"Welcome not sent ({row.status})",
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import requests
@@ -130,8 +131,16 @@ def queue(
     return welcome_id
 
 
+# Called with the welcome row when a welcome ends failed or expired (the customer was never
+# greeted), inside the drainer's transaction: hooks must not commit. Alerts tell the admins.
+on_welcome_failed: list[Callable[[ContactCodeWelcome], None]] = []
+
+
 def _outcome(row: ContactCodeWelcome, status: WelcomeStatus, errcode: int | None = None, error: str | None = None):
     row.status, row.errcode, row.last_error, row.updated_at = status, errcode, error, utcnow()
+    if status in (WelcomeStatus.failed, WelcomeStatus.expired):
+        for hook in on_welcome_failed:
+            hook(row)
 
 
 def _flag(slot: int) -> str:

@@ -59,7 +59,7 @@ from app.services.handover.lifecycle import (
 )
 from app.services.handover.policy import Plan, Policy
 from app.services.handover.reconcile import reconcile, reconcile_job
-from app.services.handover.transitions import Step
+from app.services.handover.transitions import Step, on_needs_attention
 from app.services.paging import paginate
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "get_policy",
     "group_chats",
     "items_for_customer",
+    "on_needs_attention",
     "on_rep_departed",
     "on_rep_resigned",
     "on_transfer_failed",

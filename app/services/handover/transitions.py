@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,11 @@ from app.models import (
 from app.models.handover import ATTENTION_STATES, FINAL_ITEM_STATES
 from app.services import audit
 from app.services.handover.policy import Planner, Policy
+
+# Called with (corp_id, item, taker userid, note) when a customer's transfer ends in a state
+# an admin must look at (refused, taker at limit, not allowed, failed), inside the step's
+# transaction: hooks must not commit. The alerts feature tells the admins here.
+on_needs_attention: list[Callable[[int, HandoverItem, str | None, str | None], None]] = []
 
 if TYPE_CHECKING:
     from app.services.handover.execute import Lease
@@ -124,6 +130,8 @@ class Step:
         item.finished_at = utcnow()
         if state in ATTENTION_STATES:
             self.attention[str(state)] += 1
+            for hook in on_needs_attention:
+                hook(self.corp_id, item, taker, note)
         audit.record(
             self.corp_id,
             "system",
