@@ -18,10 +18,9 @@ from app.schemas.mp import (
 from app.services import cards, mp_auth, signals
 from app.services.mp_auth import MpPrincipal, RateLimited
 
-bp = ApiBlueprint("mp", __name__, tag="miniprogram")
-
 # Endpoints reachable without a session token (how a visitor gets one).
-PUBLIC = {"mp.new_device", "mp.login"}
+PUBLIC = frozenset({"mp.new_device", "mp.login"})
+bp = ApiBlueprint("mp", __name__, tag="miniprogram", session_scheme="mpSession", public=PUBLIC)
 # A batch of 50 events is ~10 KB; anything far larger is not a mini-program talking.
 MAX_BODY_BYTES = 64 * 1024
 

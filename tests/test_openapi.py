@@ -9,7 +9,7 @@ def test_openapi_document_is_valid(client):
 
 
 def test_openapi_lists_every_api_route(app, client):
-    """Does the OpenAPI document describe every route and method under /api/v1?"""
+    """Does the OpenAPI document describe every route and method under /api/v1 and /mp/v1?"""
     import re
 
     spec = client.get("/api/v1/openapi.json").json
@@ -17,7 +17,7 @@ def test_openapi_lists_every_api_route(app, client):
     routes = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/api/v1/") and rule.rule != "/api/v1/openapi.json"
+        if rule.rule.startswith(("/api/v1/", "/mp/v1/")) and rule.rule != "/api/v1/openapi.json"
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert routes and routes == documented
@@ -28,3 +28,14 @@ def test_openapi_schemas_come_from_marshmallow(client):
     schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
     assert {"TokenRequest", "CustomerDetail", "Error"} <= set(schemas)
     assert "password" in schemas["TokenRequest"]["properties"]
+
+
+def test_file_answers_and_mini_program_sessions_are_described(client):
+    """Are the poster and CSV documented with their media types, and /mp/v1 with its session
+    scheme (none for getting a session)?"""
+    spec = client.get("/api/v1/openapi.json").json
+    poster = spec["paths"]["/api/v1/contact-codes/{code_id}/poster.png"]["get"]["responses"]["200"]
+    csv = spec["paths"]["/api/v1/contact-codes/{code_id}/stats.csv"]["get"]["responses"]["200"]
+    assert list(poster["content"]) == ["image/png"] and list(csv["content"]) == ["text/csv"]
+    assert spec["paths"]["/mp/v1/events"]["post"]["security"] == [{"mpSession": []}]
+    assert "security" not in spec["paths"]["/mp/v1/session"]["post"]

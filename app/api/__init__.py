@@ -15,6 +15,14 @@ def blueprints() -> list[ApiBlueprint]:
     return [auth.bp, staff.bp, customers.bp, contact_codes.bp, identities.bp, cards.bp, handovers.bp, alerts.bp]
 
 
+def documented() -> list[tuple[str, ApiBlueprint]]:
+    """Every declared blueprint with its URL prefix: what /api/v1/openapi.json describes."""
+    from miniprogram_api import MP_PREFIX
+    from miniprogram_api.views import bp as miniprogram
+
+    return [(API_PREFIX, bp) for bp in blueprints()] + [(MP_PREFIX, miniprogram)]
+
+
 def init_app(app: Flask) -> None:
     from app.api import openapi
 

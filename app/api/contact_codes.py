@@ -28,7 +28,7 @@ bp = ApiBlueprint("api_contact_codes", __name__, tag="contact codes")
 ONE = "/contact-codes/<int:code_id>"
 
 
-def _file_operation(rule: str, *, query=None, roles: tuple[str, ...] = ("admin",)) -> Callable:
+def _file_operation(rule: str, produces: str, *, query=None, roles: tuple[str, ...] = ("admin",)) -> Callable:
     """A GET that answers a file (PNG, CSV). ``bp.operation`` only answers JSON, so this one
     declares the same Operation (auth, query validation, the OpenAPI entry) and returns the
     view's Response as is."""
@@ -47,6 +47,7 @@ def _file_operation(rule: str, *, query=None, roles: tuple[str, ...] = ("admin",
                 many=False,
                 status=200,
                 roles=roles,
+                produces=produces,
             )
         )
 
@@ -113,7 +114,7 @@ def code_stats(code_id, query):
     return stats.report(current_principal(), code_id, query.get("date_from"), query.get("date_to"))
 
 
-@_file_operation(ONE + "/stats.csv", query=StatsQuery)
+@_file_operation(ONE + "/stats.csv", "text/csv", query=StatsQuery)
 def code_stats_csv(code_id, query):
     """The stats as CSV (text/csv), one row per day and rep."""
     data = stats.report(current_principal(), code_id, query.get("date_from"), query.get("date_to"))
@@ -123,7 +124,7 @@ def code_stats_csv(code_id, query):
     )
 
 
-@_file_operation(ONE + "/poster.png", roles=("admin", "rep"))
+@_file_operation(ONE + "/poster.png", "image/png", roles=("admin", "rep"))
 def poster(code_id):
     """A printable poster (image/png): title, channel, QR, and the rep of a single-rep code."""
     code = codes.get(current_principal(), code_id)

@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, jsonify
 
-from app.api.routing import Operation
+from app.api.routing import ApiBlueprint, Operation
 from app.schemas.common import ErrorSchema
 
 bp = Blueprint("api_openapi", __name__)
@@ -42,7 +42,7 @@ def _path(rule: str) -> tuple[str, list[dict]]:
     return re.sub(r"<(?:(\w+):)?(\w+)>", repl, rule), params
 
 
-def _operation(op: Operation, path_params: list[dict]) -> dict:
+def _operation(op: Operation, path_params: list[dict], blueprint: ApiBlueprint) -> dict:
     spec: dict = {
         "summary": op.summary,
         "tags": [op.tag],
@@ -54,14 +54,21 @@ def _operation(op: Operation, path_params: list[dict]) -> dict:
         spec["parameters"].append({"in": "query", "schema": op.query})
     if op.body:
         spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
-    if op.response:
+    if op.produces:
+        spec["responses"][str(op.status)] = {
+            "description": "OK",
+            "content": {op.produces: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    elif op.response:
         schema = {"type": "array", "items": op.response} if op.many else op.response
         spec["responses"][str(op.status)] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     else:
         spec["responses"]["204" if op.status == 200 else str(op.status)] = {"description": "Done"}
     codes = [422] if (op.query or op.body) else []
     codes += [400] if op.body else []
-    codes += [] if op.public else [401, 403]
+    scheme = blueprint.session_scheme
+    needs_session = scheme is not None and op.endpoint not in blueprint.public
+    codes += [401, 403] if not op.public else [401] if needs_session else []
     codes += [404] if path_params else []
     for code in sorted(codes):
         spec["responses"][str(code)] = {
@@ -70,21 +77,27 @@ def _operation(op: Operation, path_params: list[dict]) -> dict:
         }
     if not op.public:
         spec["security"] = [{"bearer": []}]
+    elif needs_session:
+        spec["security"] = [{scheme: []}]
     return spec
 
 
 @cache
 def build_spec() -> dict:
-    from app.api import API_PREFIX, blueprints
+    from app.api import documented
 
-    spec = APISpec(title="WeCom SCRM admin API", version="1", openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
+    spec = APISpec(title="WeCom SCRM API", version="1", openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme(
+        "mpSession",
+        {"type": "http", "scheme": "bearer", "description": "a mini-program session or device token (/mp/v1)"},
+    )
     spec.components.schema("Error", schema=ErrorSchema)
     paths: dict[str, dict] = {}
-    for blueprint in blueprints():
+    for prefix, blueprint in documented():
         for op in blueprint.operations:
-            path, params = _path(API_PREFIX + op.rule)
-            paths.setdefault(path, {})[op.method.lower()] = _operation(op, params)
+            path, params = _path(prefix + op.rule)
+            paths.setdefault(path, {})[op.method.lower()] = _operation(op, params, blueprint)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

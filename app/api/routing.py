@@ -27,7 +27,9 @@ class Operation:
     response: type[Schema] | None
     many: bool
     status: int
-    roles: tuple[str, ...]  # empty = public
+    roles: tuple[str, ...]  # empty = no admin-API role (public, or the blueprint's own session)
+    produces: str | None = None  # the media type of a file answer (PNG, CSV); None = JSON
+
 
     @property
     def public(self) -> bool:
@@ -37,9 +39,22 @@ class Operation:
 class ApiBlueprint(Blueprint):
     """A Blueprint whose routes are declared with :meth:`operation`."""
 
-    def __init__(self, name: str, import_name: str, tag: str, **kwargs):
+    def __init__(
+        self,
+        name: str,
+        import_name: str,
+        tag: str,
+        *,
+        session_scheme: str | None = None,
+        public: frozenset[str] = frozenset(),
+        **kwargs,
+    ):
         super().__init__(name, import_name, **kwargs)
         self.tag = tag
+        # A blueprint with sessions of its own (the mini-program's) names their OpenAPI
+        # security scheme, and the endpoints reachable without one.
+        self.session_scheme = session_scheme
+        self.public = public
         self.operations: list[Operation] = []
 
     def operation(
