@@ -79,6 +79,7 @@
     $("customer-corp").textContent = c.corp_name || "";
     const avatar = $("customer-avatar");
     avatar.hidden = !c.avatar;
+    avatar.onerror = () => { avatar.hidden = true; }; // an unreachable WeChat avatar shows nothing
     if (c.avatar) avatar.src = c.avatar;
     const level = $("intent-level");
     level.textContent = `${view.intent.level} · ${Math.round(view.intent.score)}`;
