@@ -7,7 +7,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import FORM_ERRORS, flatten_errors, form_data, load_form
+from app.console.forms import FORM_ERRORS, flatten_errors, form_data, load_form, load_query
 from app.errors import ApiError
 from app.models import AlertAudience, AlertKind
 from app.schemas.alert import CLICK_ACTIONS, AlertRuleCreate, AlertRuleUpdate, load_params
@@ -34,8 +34,8 @@ def _page_of(items: list, query: dict) -> Page:
 @login_required()
 def alert_rules_list():
     """Every rule of the corp (reps read them; admins change them)."""
-    query, errors = load_form(PageQuery, form_data(request.args))
-    result = _page_of(rules.list_rules(current_principal()), query or {"page": 1, "per_page": 20})
+    query, errors = load_query(PageQuery)
+    result = _page_of(rules.list_rules(current_principal()), query)
     return (
         render_template("console/alert_rules/list.html", result=result, errors=errors, kinds=list(AlertKind)),
         422 if errors else 200,

@@ -6,7 +6,7 @@ from flask import render_template, request
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import form_data, load_form
+from app.console.forms import load_query
 from app.errors import ApiError
 from app.schemas.audit import AuditQuery
 from app.services import audit
@@ -17,8 +17,7 @@ from app.services import audit
 def audit_log_list():
     """Entries newest first, by actor, action prefix, target and date range."""
     values = request.args.to_dict()
-    data, errors = load_form(AuditQuery, form_data(request.args))
-    query = data or {"page": 1, "per_page": 50}
+    query, errors = load_query(AuditQuery)
     try:
         result = audit.search(current_principal(), **query)
     except ApiError as exc:  # a reversed range: said beside the field

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import FORM_ERRORS, form_data, load_form
+from app.console.forms import FORM_ERRORS, load_form, load_query
 from app.errors import ApiError
 from app.models import IntentLevel, StaffStatus, SuggestionStatus
 from app.schemas.customer import CustomerQuery
@@ -16,7 +16,6 @@ from app.schemas.oneid import DecisionBody, Reason, SuggestionQuery, TimelineQue
 from app.services import customer360, customers, merge, staff, tags, timeline
 
 ADMIN = ("admin",)
-TIMELINE_PER_PAGE = 20
 MERGE_CANDIDATES = 10
 
 
@@ -49,9 +48,9 @@ def customers_list():
     """Search and filter the customers the caller may see, paginated."""
     principal = current_principal()
     values = request.args.to_dict()
-    data, errors = load_form(CustomerQuery, form_data(request.args))
+    query, errors = load_query(CustomerQuery)
     status = 422 if errors else 200
-    result = customers.search(principal, **(data or {"page": 1, "per_page": 20}))
+    result = customers.search(principal, **query)
     reps = staff.search(principal, page=1, per_page=200, status=StaffStatus.active).items if principal.is_admin else []
     return (
         render_template(
@@ -77,15 +76,8 @@ def _detail(customer_id: int, status: int = 200, **forms):
     view = customer360.view(principal, customer_id)  # 404 unless visible, merged ids included
     if request.method == "GET" and view["customer"]["id"] != customer_id:
         return redirect(url_for("console.customers_detail", customer_id=view["customer"]["id"]))
-    query, query_errors = load_form(TimelineQuery, form_data(request.args))
-    query = query or {"page": 1}
-    entries = timeline.for_customer(
-        principal,
-        view["customer"]["id"],
-        page=query["page"],
-        per_page=query.get("per_page", TIMELINE_PER_PAGE),
-        kind=query.get("kind"),
-    )
+    query, query_errors = load_query(TimelineQuery)
+    entries = timeline.for_customer(principal, view["customer"]["id"], **query)
     merges = merge.merges_of(principal, view["customer"]["id"], page=1, per_page=50).items if principal.is_admin else []
     page = render_template(
         "console/customers/detail.html",
@@ -185,9 +177,8 @@ def customers_merge(customer_id: int):
         other_id = values.get("other_id")
         query = {}
     else:
-        query, query_errors = load_form(MergePickQuery, form_data(request.args))
-        errors, status = query_errors, 422 if query_errors else 200
-        query = query or {}
+        query, errors = load_query(MergePickQuery)
+        status = 422 if errors else 200
         other_id = query.get("other")
     other = None
     if other_id not in (None, ""):
@@ -244,8 +235,7 @@ def customers_suggestions():
 
 def _suggestions(errors=None, values=None, status=200, suggestion_id=None):
     principal = current_principal()
-    query, query_errors = load_form(SuggestionQuery, form_data(request.args))
-    query = query or {"status": SuggestionStatus.open, "page": 1, "per_page": 20}
+    query, query_errors = load_query(SuggestionQuery)
     result = merge.list_suggestions(principal, **query)
     ids = {cid for s in result.items for cid in (s.customer_a_id, s.customer_b_id)}
     names = customers.names(principal, ids)
