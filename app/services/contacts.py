@@ -184,7 +184,7 @@ def _mirror(corp_id: int, rows: list[tuple[Customer, dict, list[dict]]]) -> None
             .options(selectinload(FollowRelation.tags))
         )
     }
-    tags = _corp_tags(corp_id, [info.get("tags") or [] for _, info in follows])
+    tags = _corp_tags(corp_id, [_follow_tags(info) for _, info in follows])
     for (customer, info), tag_rows in zip(follows, tags, strict=True):
         rep = reps[info["userid"]]
         relation = relations.get((rep.id, customer.id))
@@ -203,6 +203,14 @@ def _mirror(corp_id: int, rows: list[tuple[Customer, dict, list[dict]]]) -> None
         if {t.id for t in relation.tags} != {t.id for t in tag_rows}:
             relation.tags = tag_rows
     db.session.flush()
+
+
+def _follow_tags(info: dict) -> list[dict]:
+    """A follower's tags: ``externalcontact/get`` gives ``tags`` [{tag_id, tag_name, type…}],
+    ``batch/get_by_user`` only corp tag ids (``tag_id``; the sync reads their names first)."""
+    if "tags" in info:
+        return info["tags"] or []
+    return [{"tag_id": tag_id, "type": CORP_TAG} for tag_id in info.get("tag_id") or []]
 
 
 def _corp_tags(corp_id: int, tag_lists: list[list[dict]]) -> list[list[Tag]]:

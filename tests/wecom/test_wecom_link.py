@@ -273,3 +273,16 @@ def test_a_customer_with_more_than_500_reps_is_mirrored_whole(sim, world, db, ru
     _settle(sim, run_jobs)
     customer_id = db.session.scalar(select(Identity.customer_id).where(Identity.value == scan["external_userid"]))
     assert db.session.query(FollowRelation).filter_by(customer_id=customer_id).count() == 505
+
+
+def test_sync_mirrors_the_reps_tags(sim, world, db):
+    """Does a full sync bring each relation's corp tags (batch/get_by_user gives only their ids)?"""
+    rep = world["users"][0]
+    scan = sim.control.scan(config_id=_way([rep]))
+    group = contact_client().external_contact.get_corp_tag_list()["tag_group"][0]
+    tag = group["tag"][0]
+    sim.control.edit_customer(rep, scan["external_userid"], add_tag=[tag["id"]])
+    sync.run(corps.env_corp_id())
+    assert [(t.wecom_tag_id, t.name) for t in _relation(db, rep, scan["external_userid"]).tags] == [
+        (tag["id"], tag["name"])
+    ]
