@@ -1,7 +1,7 @@
 """transfer_result polling: paginated with cursors, resumed past final pages, scheduled with
 backoff, and re-enqueued by the sweeper when a scheduled step is lost."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
@@ -103,3 +103,15 @@ def test_a_rate_limited_poll_waits_instead_of_spinning(world, app):
     assert set(world.states(found.id).values()) == {"waiting"}
     assert timedelta(seconds=50) < found.next_step_at - utcnow() <= timedelta(seconds=60)
     assert app.extensions["queues"]["low"].count == 0  # nothing queued to run right away
+
+
+def test_a_step_is_never_scheduled_before_it_is_due(app):
+    """RQ keeps scheduled times in whole seconds: is a step due in 0.4 s still scheduled at or
+    after its due time (an early step polls nothing and leaves the hand-over to the sweeper)?"""
+    from app.services.handover.execute import _schedule_step
+
+    due = utcnow() + timedelta(seconds=0.4)
+    _schedule_step(12345, due)
+    registry = ScheduledJobRegistry(queue=app.extensions["queues"]["low"])
+    (job_id,) = registry.get_job_ids()
+    assert registry.get_scheduled_time(job_id).replace(tzinfo=UTC) >= due.replace(tzinfo=UTC)
