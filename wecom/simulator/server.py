@@ -13,7 +13,14 @@ from .control_client import SimulatorControl
 from .world import World
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
+class _KeepAliveRequestHandler(WSGIRequestHandler):
+    """HTTP/1.1 with keep-alive, as WeCom's servers answer: a client's pooled connection is
+    reused rather than a new TCP connection made for every call (werkzeug defaults to 1.0)."""
+
+    protocol_version = "HTTP/1.1"
+
+
+class _QuietRequestHandler(_KeepAliveRequestHandler):
     """No access log line per request (tests make thousands)."""
 
     def log_request(self, code="-", size="-") -> None:
@@ -39,7 +46,7 @@ class SimulatorServer:
         self.host = host
         self.port = port
         self.app = create_simulator_app(self.world)
-        self._handler = WSGIRequestHandler if log_requests else _QuietRequestHandler
+        self._handler = _KeepAliveRequestHandler if log_requests else _QuietRequestHandler
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._control: SimulatorControl | None = None
