@@ -99,6 +99,16 @@ def closed_loop(url: str, requests_: list[tuple[dict, bytes]], seconds: float, t
     return done[0] / (time.perf_counter() - started)
 
 
+def wait_workers(conn: redis.Redis, n: int, timeout: float = 60.0) -> None:
+    from rq import Worker
+
+    deadline = time.monotonic() + timeout
+    while len(Worker.all(connection=conn)) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{n} workers did not start")
+        time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the fixed-rate phase")
@@ -152,6 +162,9 @@ def main() -> None:
                   for s in scans]
         for _ in range(2):
             procs.start(py, "-m", "jobs.worker", "--queues", "high,default")
+        # Workers that are still importing would put their start-up (seconds of CPU on this
+        # box) inside the measurement: wait until both are registered with RQ and listening.
+        wait_workers(redis.Redis.from_url(REDIS_URL), 2)
         started = time.perf_counter()
         e2e_ack_rps = closed_loop(app_url, events, 120.0)
         acked = time.perf_counter()
@@ -166,6 +179,7 @@ def main() -> None:
             customers = conn.execute(text("SELECT count(*) FROM customer")).scalar()
         finished = time.perf_counter()
         engine.dispose()
+        paths = {k.decode(): int(v) for k, v in redis.Redis.from_url(REDIS_URL).hgetall("events:paths").items()}
 
     e2e_rate = done / (finished - started)
     print()
@@ -178,6 +192,9 @@ def main() -> None:
     print(f"| ack throughput (16 clients) | {app_rps:.0f}/s | {bare_rps:.0f}/s | {app_rps / bare_rps:.0%} | ≥ 50% |")
     print(f"| end to end, ack → customer stored | {e2e_rate:.0f} events/s ({done}/{args.events} done, "
           f"{customers} customers; acks at {e2e_ack_rps:.0f}/s) | | | ≥ 200/s |")
+    batches, batched, singly = (paths.get(k, 0) for k in ("batches", "batched", "one_by_one"))
+    print(f"\ndrained in {batches} batches of {(batched + singly) / max(batches, 1):.1f} events on average;"
+          f" set-based {batched}, one by one {singly}")
 
 
 if __name__ == "__main__":
