@@ -153,3 +153,30 @@ def test_live_progress_from_approval_to_done(sim, db, run_jobs, runner, console_
     fragment = admin.get(progress).get_data(as_text=True)
     assert f'data-testid="count-done">{total}<' in fragment
     assert 'data-final="true"' in fragment and 'data-status="finished"' in fragment
+
+
+def test_group_chats_page_on_their_own(team, corp, db, console_login):
+    """With more group chats than a page holds, does the detail page show a page of them with
+    a pager of its own (chats_page), leaving the customers' list where it is?"""
+    from app.console.pages.handovers import CHATS_PER_PAGE
+    from app.models import HandoverGroupChat, utcnow
+
+    admin, handover_id = _pending(corp, console_login, db)
+    db.session.add_all(
+        HandoverGroupChat(
+            corp_id=corp.id,
+            handover_id=handover_id,
+            chat_id=f"wr{n:03d}",
+            name=f"chat {n:03d}",
+            from_userid="alice",
+            not_before=utcnow(),
+        )
+        for n in range(CHATS_PER_PAGE + 1)
+    )
+    db.session.commit()
+    first = admin.get(f"/console/handovers/{handover_id}").get_data(as_text=True)
+    assert first.count('data-testid="handover-chat-row"') == CHATS_PER_PAGE
+    assert f"page 1 of 2 · {CHATS_PER_PAGE + 1} in all" in first and 'data-testid="pager-chats_page-next"' in first
+    second = admin.get(f"/console/handovers/{handover_id}?chats_page=2").get_data(as_text=True)
+    assert second.count('data-testid="handover-chat-row"') == 1 and f"chat {CHATS_PER_PAGE:03d}" in second
+    assert second.count('data-testid="item-row"') == first.count('data-testid="item-row"') == 4

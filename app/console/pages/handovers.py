@@ -13,6 +13,8 @@ from app.schemas.handover import CancelSchema, HandoverItemQuery, HandoverQuery
 from app.services import handover
 
 ADMIN = ("admin",)
+# A hand-over's group chats page on their own (``chats_page``) below its customers.
+CHATS_PER_PAGE = 50
 
 
 @bp.route("/handovers")
@@ -47,7 +49,8 @@ def _detail(handover_id: int, cancel_errors: dict, status: int = 200):
     items = handover.customers(principal, handover_id, **query)
     chats = None
     if principal.is_admin or view.handover_staff_id == principal.staff_id:
-        chats = handover.group_chats(principal, handover_id, page=1, per_page=100)
+        chats_page = max(request.args.get("chats_page", 1, type=int), 1)
+        chats = handover.group_chats(principal, handover_id, page=chats_page, per_page=CHATS_PER_PAGE)
     return render_template(
         "console/handovers/detail.html",
         h=view,
