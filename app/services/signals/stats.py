@@ -139,13 +139,7 @@ def share_tree(principal: Principal, card_id: int, *, page: int, per_page: int, 
     target = CardShare.content_id == content_id if content_id is not None else CardShare.content_id.is_(None)
     stmt = (
         select(
-            CardShare.code,
-            CardShare.parent_code,
-            CardShare.depth,
-            CardShare.content_id,
-            CardShare.customer_id,
-            Customer.name.label("customer_name"),
-            CardShare.shared_at,
+            *_share_columns(),
             func.coalesce(visits.c.visits, 0).label("visits"),
             func.coalesce(visits.c.visitors, 0).label("visitors"),
         )
@@ -247,6 +241,19 @@ def who_is_here(principal: Principal, card_id: int) -> list[dict]:
     return here
 
 
+def _share_columns() -> tuple:
+    """What a share reads as (forward trees and chains alike); the caller outer-joins Customer."""
+    return (
+        CardShare.code,
+        CardShare.parent_code,
+        CardShare.depth,
+        CardShare.content_id,
+        CardShare.customer_id,
+        Customer.name.label("customer_name"),
+        CardShare.shared_at,
+    )
+
+
 def share_chains(corp_id: int, codes: set[str]) -> dict[str, list[dict]]:
     """The forward chain behind each share code: {code: [that share, its parent, …, the root
     share]}, each {code, parent_code, depth, content_id, customer_id, customer_name, shared_at}.
@@ -255,15 +262,7 @@ def share_chains(corp_id: int, codes: set[str]) -> dict[str, list[dict]]:
     wanted = {c for c in codes if c}
     while wanted:
         rows = db.session.execute(
-            select(
-                CardShare.code,
-                CardShare.parent_code,
-                CardShare.depth,
-                CardShare.content_id,
-                CardShare.customer_id,
-                Customer.name.label("customer_name"),
-                CardShare.shared_at,
-            )
+            select(*_share_columns())
             .outerjoin(Customer, Customer.id == CardShare.customer_id)
             .where(CardShare.corp_id == corp_id, CardShare.code.in_(wanted))
         ).all()
