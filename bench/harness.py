@@ -86,6 +86,42 @@ def processes(env: dict[str, str]):
         procs.stop()
 
 
+def _stats() -> dict[int, tuple[int, str, float]]:
+    """pid → (parent pid, command name, CPU seconds used so far) for every process (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_seconds(roots: dict[str, list[int]], by_name: tuple[str, ...] = ("postgres", "redis-server")) -> dict:
+    """CPU seconds used so far by each group of process trees (a name → its root pids; children
+    such as gunicorn's workers count with their root) and by every process of each command name
+    in ``by_name`` (the database servers). Subtract two readings for a phase's cost."""
+    stats = _stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(pid: int) -> float:
+        return stats.get(pid, (0, "", 0.0))[2] + sum(tree(c) for c in children.get(pid, []))
+
+    out = {group: sum(tree(pid) for pid in pids) for group, pids in roots.items()}
+    for name in by_name:
+        out[name] = sum(cpu for _, n, cpu in stats.values() if n == name)
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else float("nan")
