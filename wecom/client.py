@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 # wechatpy retries token errors forever; a server that keeps answering 40014 must not hang us.
 MAX_TOKEN_REFRESHES = 2
 CALLS_KEY = "wecom:calls"
+# How long a process reuses the token it read from Redis before reading it again (two Redis
+# round trips on every call were a tenth of a worker's CPU). A token WeCom revokes early is
+# still caught at once: the call answers 40014 and the refresh below drops the memo.
+TOKEN_MEMO_SECONDS = 30
+# wechatpy fetches a new token once the old one has less than this left; so do we.
+TOKEN_REFRESH_MARGIN = 60
 
 
 class WeComClient(WeChatClient):
@@ -42,6 +48,7 @@ class WeComClient(WeChatClient):
         super().__init__(corp_id, secret, session=storage, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = api_base if api_base.endswith("/") else api_base + "/"
         self._redis = redis_conn
+        self._token_memo: tuple[str, float] | None = None  # (token, reuse until; time.time())
         self._http = requests.Session()
         # requests re-reads the proxy environment on every call (a third of a call's CPU here);
         # we only ever call one base, so resolve its proxy settings once.
@@ -60,7 +67,20 @@ class WeComClient(WeChatClient):
             url=self.API_BASE_URL + "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
         )
 
+    @property
+    def access_token(self) -> str:
+        memo = self._token_memo
+        now = time.time()
+        if memo is not None and now < memo[1]:
+            return memo[0]
+        token = super().access_token  # from Redis, fetched from WeCom when missing or expiring
+        expires_at = self.expires_at
+        if token and expires_at:
+            self._token_memo = (token, min(now + TOKEN_MEMO_SECONDS, float(expires_at) - TOKEN_REFRESH_MARGIN))
+        return token
+
     def invalidate_token(self) -> None:
+        self._token_memo = None
         self.session.delete(self.access_token_key)
         self.session.delete(self.access_token_expires_at_key)
 

@@ -197,6 +197,22 @@ def test_token_expiry_mid_run_is_refreshed(sim, world, db, run_jobs, app):
     assert stats["externalcontact/get"].get("err:40014", 0) + stats["externalcontact/get"].get("err:42001", 0) >= 1
 
 
+def test_a_process_reuses_its_token_then_reads_redis_again(sim, world, app):
+    """Does a client reuse the token it read for a while (no Redis reads per call), and after
+    that pick up whatever Redis holds, refreshing when WeCom refuses it?"""
+    client = contact_client()
+    user = world["users"][0]
+    client.user.get(user)
+    key = client.access_token_key
+    client.session.set(key, "not-a-token")  # what a peer process would see from now on
+    client.user.get(user)  # the memo still holds the good token: no 40014
+    assert call_stats(app.extensions["redis"])["user/get"].get("err:40014", 0) == 0
+    client._token_memo = (client._token_memo[0], 0.0)  # the memo's time is up
+    client.user.get(user)  # reads "not-a-token", WeCom answers 40014, the client refreshes
+    assert call_stats(app.extensions["redis"])["user/get"]["err:40014"] == 1
+    assert client.session.get(key) not in (None, "not-a-token")
+
+
 def test_45009_bursts_back_off_and_finish(sim, world, db, run_jobs, app):
     """Under a burst of 45009 answers, do events retry with backoff and all end done?"""
     way = _way(world["users"][:3])
