@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from flask import current_app
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import insert, select, text, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.errors import ApiError, NotFound
@@ -425,29 +425,26 @@ def resolve_many(
     again = plans(_read(corp_id, idents))
     settled = {i: again[i] for i in chosen if _settles_alone(again[i]) and not locks.missing(again[i].locks)}
     customers: list[Customer | None] = [None] * len(links)
-    created = []
+    new = [i for i, plan in settled.items() if plan.customer_id is None]
     for i, plan in settled.items():
-        if plan.customer_id is None:
-            customers[i] = Customer(corp_id=corp_id, **profiles[i])
-            created.append(customers[i])
-        else:
+        if plan.customer_id is not None:
             customers[i] = db.session.get(Customer, plan.customer_id)
-    db.session.add_all(created)
-    db.session.flush()
+    # ORM bulk inserts, not the unit of work: a batch's new rows were most of its CPU as objects.
+    created = db.session.scalars(
+        insert(Customer).returning(Customer, sort_by_parameter_order=True),
+        [{"corp_id": corp_id, **profiles[i]} for i in new],
+    ).all() if new else []
+    for i, customer in zip(new, created, strict=True):
+        customers[i] = customer
     now = utcnow()
-    db.session.add_all(
-        Identity(
-            corp_id=corp_id,
-            customer_id=customers[i].id,
-            type=type_,
-            value=value,
-            source=source,
-            verified=True,
-            created_at=now,
-        )
+    identities = [
+        {"corp_id": corp_id, "customer_id": customers[i].id, "type": type_, "value": value, "source": source,
+         "verified": True, "created_at": now}
         for i, plan in settled.items()
         for type_, value in plan.attach
-    )
+    ]
+    if identities:
+        db.session.execute(insert(Identity), identities)
     for customer in created:
         _suggest_same_name(corp_id, customer)
     db.session.flush()
