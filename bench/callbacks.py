@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import cpu_seconds, free_port, fresh_schema, percentile, processes, wait_http  # noqa: E402
+from bench.harness import cpu_snapshot, cpu_used, free_port, fresh_schema, percentile, processes, wait_http  # noqa: E402
 from wecom.crypto import CallbackCrypto  # noqa: E402
 from wecom.simulator import SimulatorControl  # noqa: E402
 from wecom.simulator import defaults as sim_defaults  # noqa: E402
@@ -206,7 +206,7 @@ def main() -> None:
         wait_workers(redis.Redis.from_url(REDIS_URL), 2)
         roles = {"workers": [w.pid for w in workers], "app (gunicorn)": [app.pid],
                  "simulator": [sim.pid]}
-        cpu_before = {**cpu_seconds(roles), "benchmark clients": sum(os.times()[:2])}
+        cpu_before = {**cpu_snapshot(roles), "benchmark clients": {os.getpid(): sum(os.times()[:2])}}
         started = time.perf_counter()
         e2e_ack_rps = closed_loop(app_url, events, 120.0)
         acked = time.perf_counter()
@@ -220,8 +220,7 @@ def main() -> None:
                 time.sleep(0.05)
             customers = conn.execute(text("SELECT count(*) FROM customer")).scalar()
         finished = time.perf_counter()
-        cpu_after = {**cpu_seconds(roles), "benchmark clients": sum(os.times()[:2])}
-        cpu = {k: v - cpu_before[k] for k, v in cpu_after.items()}
+        cpu = cpu_used(cpu_before, {**cpu_snapshot(roles), "benchmark clients": {os.getpid(): sum(os.times()[:2])}})
         engine.dispose()
         paths = {k.decode(): int(v) for k, v in redis.Redis.from_url(REDIS_URL).hgetall("events:paths").items()}
 

@@ -104,22 +104,29 @@ def _stats() -> dict[int, tuple[int, str, float]]:
     return out
 
 
-def cpu_seconds(roots: dict[str, list[int]], by_name: tuple[str, ...] = ("postgres", "redis-server")) -> dict:
-    """CPU seconds used so far by each group of process trees (a name → its root pids; children
-    such as gunicorn's workers count with their root) and by every process of each command name
-    in ``by_name`` (the database servers). Subtract two readings for a phase's cost."""
+def cpu_snapshot(roots: dict[str, list[int]], by_name: tuple[str, ...] = ("postgres", "redis-server")) -> dict:
+    """CPU seconds used so far, per process, by each group of process trees (a name → its root
+    pids; children such as gunicorn's workers count with their root) and by every process of
+    each command name in ``by_name`` (the database servers). :func:`cpu_used` takes two."""
     stats = _stats()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
 
-    def tree(pid: int) -> float:
-        return stats.get(pid, (0, "", 0.0))[2] + sum(tree(c) for c in children.get(pid, []))
+    def tree(pid: int) -> list[int]:
+        return [pid] + [p for c in children.get(pid, []) for p in tree(c)] if pid in stats else []
 
-    out = {group: sum(tree(pid) for pid in pids) for group, pids in roots.items()}
+    out = {group: {p: stats[p][2] for pid in pids for p in tree(pid)} for group, pids in roots.items()}
     for name in by_name:
-        out[name] = sum(cpu for _, n, cpu in stats.values() if n == name)
+        out[name] = {pid: cpu for pid, (_, n, cpu) in stats.items() if n == name}
     return out
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds each group used between two snapshots (a process that started in between
+    counts whole; one that ended in between is lost, so short-lived processes undercount)."""
+    return {group: sum(cpu - before.get(group, {}).get(pid, 0.0) for pid, cpu in pids.items())
+            for group, pids in after.items()}
 
 
 def percentile(values: list[float], q: float) -> float:
