@@ -429,11 +429,14 @@ def resolve_many(
     for i, plan in settled.items():
         if plan.customer_id is not None:
             customers[i] = db.session.get(Customer, plan.customer_id)
-    # ORM bulk inserts, not the unit of work: a batch's new rows were most of its CPU as objects.
-    created = db.session.scalars(
-        insert(Customer).returning(Customer, sort_by_parameter_order=True),
-        [{"corp_id": corp_id, **profiles[i]} for i in new],
-    ).all() if new else []
+    # ORM bulk inserts rather than the unit of work: a batch's new rows need no per-object
+    # bookkeeping before the flush (a few per cent of a drained event's CPU).
+    created = []
+    if new:
+        created = db.session.scalars(
+            insert(Customer).returning(Customer, sort_by_parameter_order=True),
+            [{"corp_id": corp_id, **profiles[i]} for i in new],
+        ).all()
     for i, customer in zip(new, created, strict=True):
         customers[i] = customer
     now = utcnow()
