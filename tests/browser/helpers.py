@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Every run takes its screenshots; only UPDATE_SCREENSHOTS=1 writes them over the README's
+# (their bytes change on every run, so writing them always would leave every checkout dirty).
+SCREENSHOTS = ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else (
+    ROOT / "instance" / "screenshots"
+)
 # How long a page (or a poll) waits for the worker to have processed something.
 SETTLE_TIMEOUT_MS = 30_000
 
@@ -27,7 +32,7 @@ def console_sign_in(page, username: str, password: str) -> None:
 
 
 def shot(page, name: str) -> Path:
-    """Save a full-page screenshot as ``docs/screenshots/<name>.png``."""
+    """Save a full-page screenshot as ``<SCREENSHOTS>/<name>.png``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
