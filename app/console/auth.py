@@ -72,7 +72,7 @@ def login_required(roles: tuple[str, ...] = ("admin", "rep")) -> Callable:
         @wraps(view)
         def guarded(**kwargs):
             if g.get("principal") is None:
-                return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+                return redirect(url_for("console.login", next=_return_to()))
             if g.principal.role not in roles:
                 abort(403)
             return view(**kwargs)
@@ -81,6 +81,18 @@ def login_required(roles: tuple[str, ...] = ("admin", "rep")) -> Callable:
         return guarded
 
     return decorator
+
+
+def _return_to() -> str | None:
+    """Where signing in should lead back to: this page; for a form post (its session ended
+    while the form was open), the page the form was on, since a post cannot be replayed as a
+    GET (that answered 405). :func:`_safe_next` vets it when it comes back."""
+    if request.method not in UNSAFE_METHODS:
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return None
+    return referrer.path + (f"?{referrer.query}" if referrer.query else "") or None
 
 
 def current_principal() -> Principal:

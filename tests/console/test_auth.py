@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.models import User
 from app.services import auth
 from tests import factories
@@ -23,6 +25,34 @@ def test_signed_out_visitor_is_sent_to_sign_in(client):
     resp = client.get("/console/staff")
     assert resp.status_code == 302
     assert resp.headers["Location"].startswith("/console/login?next=/console/staff")
+
+
+def test_a_form_posted_after_the_session_ended_returns_to_its_page(app, corp, console_login):
+    """When the session ends while a form is open, does posting it lead to sign-in and back to
+    the form's page (not to the post's URL, which a GET answers 405), changing nothing?"""
+    from app.console.auth import SID_KEY
+    from app.extensions import db
+    from app.models import AlertRule
+
+    admin = console_login("admin")
+    with admin.client.session_transaction() as session:
+        auth.close_session(session[SID_KEY])  # the server-side session is gone, the cookie stays
+    before = db.session.query(AlertRule).count()
+    resp = admin.post("/console/alert-rules/new", {"name": "late"},
+                      headers={"Referer": "http://localhost/console/alert-rules?page=2"})
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == "/console/login?next=/console/alert-rules?page%3D2"
+    assert db.session.query(AlertRule).count() == before
+    page = admin.get(resp.headers["Location"]).get_data(as_text=True)  # the sign-in form, as a browser follows
+    form = {name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ("csrf_token", "next")}
+    resp = admin.client.post("/console/login", data={**form, "username": admin.user.username, "password": PASSWORD})
+    assert resp.headers["Location"] == "/console/alert-rules?page=2"
+    assert admin.get(resp.headers["Location"]).status_code == 200
+    # Without a referrer from this console, it falls back to the dashboard.
+    with admin.client.session_transaction() as session:
+        auth.close_session(session[SID_KEY])
+    resp = admin.post("/console/alert-rules/new", {"name": "late"}, headers={"Referer": "https://evil.example/x"})
+    assert resp.headers["Location"] == "/console/login"
 
 
 def test_wrong_password_shows_an_error_in_the_form(app, corp, client):
