@@ -51,6 +51,12 @@ def load_query(schema: type[Schema]) -> tuple[dict, dict[str, list[str]]]:
     return (schema().load({}), errors) if errors else (query, {})
 
 
+def page_arg(name: str) -> int:
+    """The page number of a second list on a page (``?chats_page=2``; its size is fixed, so no
+    schema): 1 when missing or not a positive number."""
+    return max(request.args.get(name, 1, type=int), 1)
+
+
 def form_data(form: MultiDict, *, lists: Iterable[str] = ()) -> dict:
     """The form as nested data. Blank fields are left out, so optional fields stay missing
     instead of failing as "not a valid integer"; list positions keep their order."""

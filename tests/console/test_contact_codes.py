@@ -262,7 +262,8 @@ def test_list_filters_and_paginates(world, db, console_login):
 
 
 def test_stats_per_day_and_rep_with_csv(world, db, sim, run_jobs, console_login):
-    """After a scan and add through the code, do the stats page and CSV count the add for its rep?"""
+    """After a scan and add through the code, do the stats page and CSV count the add for its
+    rep, and does the code's page list the customer and WeCom's assignment?"""
     session = console_login("admin")
     form = [(k, v) for k, v in FULL_FORM if not k.startswith(("schedule.", "members."))] + [
         ("mode", "wecom"),
@@ -285,6 +286,10 @@ def test_stats_per_day_and_rep_with_csv(world, db, sim, run_jobs, console_login)
     assert lines[0].startswith("day,userid,name")
     assert any(",zhangwei,张伟,0,1," in line for line in lines[1:])
     assert session.get(f"/console/contact-codes/{code.id}/stats?from=2026-05-01&to=2026-04-01").status_code == 422
+    detail = session.get(f"/console/contact-codes/{code.id}").get_data(as_text=True)
+    assert detail.count('data-testid="code-add"') == 1 and 'data-userid="zhangwei"' in detail
+    assert detail.count('data-testid="code-assignment" data-kind="wecom"') == 1
+    assert 'data-testid="pager-adds_page-status">page 1 of 1 · 1 in all<' in detail
 
 
 def test_rep_reads_own_codes_but_cannot_change_them(world, db, corp, console_login):
@@ -298,6 +303,7 @@ def test_rep_reads_own_codes_but_cannot_change_them(world, db, corp, console_log
     assert html.count('data-testid="code-row"') == 1 and 'data-testid="new-code"' not in html
     detail = rep.get(f"/console/contact-codes/{code_id}").get_data(as_text=True)
     assert 'data-testid="edit-code"' not in detail and 'data-testid="pause-form"' not in detail
+    assert 'data-testid="code-adds"' not in detail  # other reps' customers: admins only
     assert rep.post(f"/console/contact-codes/{code_id}/pause").status_code == 403
     assert rep.get(f"/console/contact-codes/{code_id}/edit").status_code == 403
     assert rep.get(f"/console/contact-codes/{code_id}/stats").status_code == 403

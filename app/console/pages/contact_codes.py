@@ -10,7 +10,15 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import drop_blank_rows, flatten_errors, fold_errors, form_data, load_form, load_query
+from app.console.forms import (
+    drop_blank_rows,
+    flatten_errors,
+    fold_errors,
+    form_data,
+    load_form,
+    load_query,
+    page_arg,
+)
 from app.errors import ApiError
 from app.models import CodeMode, CodeStatus, CodeStrategy, StaffStatus
 from app.schemas.contact_code import (
@@ -28,6 +36,8 @@ WEEKDAYS = ((1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat
 ATTACHMENT_FIELDS = ("title", "url", "desc", "picurl", "media_id", "pic_url", "pic_media_id", "appid", "page")
 # Spare blank rows under each repeatable part, so the form works without JavaScript too.
 SPARE_ROWS = 2
+# The detail page's lists (customers brought, assignments), each paged on its own.
+LIST_PER_PAGE = 20
 DEFAULT_TZ = "Asia/Shanghai"
 SLOT_TEXT = re.compile(r"^\s*(\S+?)\s*-\s*(\S+)\s*$")
 
@@ -70,10 +80,20 @@ def contact_codes_new():
 @bp.route("/contact-codes/<int:code_id>")
 @login_required()
 def contact_codes_detail(code_id: int):
-    """One code: its rules, pool and links to the poster and the stats."""
-    code = codes.get(current_principal(), code_id)
+    """One code: its rules, pool and links to the poster and the stats; for admins also the
+    customers it brought and every assignment it made, each list paged on its own."""
+    principal = current_principal()
+    code = codes.get(principal, code_id)
     landing = url_for("landing.land", state=code.state, _external=True)
-    return render_template("console/contact_codes/detail.html", code=code, landing_url=landing, weekdays=WEEKDAYS)
+    adds = assignments = None
+    if principal.is_admin:  # other reps' customers: admins only, as in the API
+        adds = codes.adds(principal, code_id, page=page_arg("adds_page"), per_page=LIST_PER_PAGE)
+        assignments = codes.assignments(principal, code_id, page=page_arg("assignments_page"), per_page=LIST_PER_PAGE)
+    reps = {m.staff_id: m.staff for m in code.members}
+    return render_template(
+        "console/contact_codes/detail.html", code=code, landing_url=landing, weekdays=WEEKDAYS,
+        adds=adds, assignments=assignments, reps=reps,
+    )
 
 
 @bp.route("/contact-codes/<int:code_id>/edit", methods=["GET", "POST"])

@@ -6,7 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from app.console import bp
 from app.console.auth import current_principal, login_required
-from app.console.forms import load_form, load_query
+from app.console.forms import load_form, load_query, page_arg
 from app.models import ChatState, HandoverKind, HandoverStatus, ItemState
 from app.models.handover import OPEN_ITEM_STATES
 from app.schemas.handover import CancelSchema, HandoverItemQuery, HandoverQuery
@@ -49,8 +49,7 @@ def _detail(handover_id: int, cancel_errors: dict, status: int = 200):
     items = handover.customers(principal, handover_id, **query)
     chats = None
     if principal.is_admin or view.handover_staff_id == principal.staff_id:
-        chats_page = max(request.args.get("chats_page", 1, type=int), 1)
-        chats = handover.group_chats(principal, handover_id, page=chats_page, per_page=CHATS_PER_PAGE)
+        chats = handover.group_chats(principal, handover_id, page=page_arg("chats_page"), per_page=CHATS_PER_PAGE)
     return render_template(
         "console/handovers/detail.html",
         h=view,
