@@ -294,6 +294,7 @@ class AddSchema(Schema):
     staff_id = fields.Integer()
     userid = fields.String()
     customer_id = fields.Integer()
+    customer_name = fields.String()
     external_userid = fields.String()
     added_at = fields.DateTime()
     day = fields.Date()

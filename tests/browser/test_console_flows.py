@@ -72,7 +72,7 @@ def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, wo
     ]
     assert sorted(page.get_by_test_id("wecom-users").inner_text().split(", ")) == ["lina", "zhangwei"]
     state = page.get_by_test_id("state").inner_text()
-    shot(page, "contact-code-detail")
+    code_url = page.url
 
     with page.expect_download() as download_info:
         page.get_by_test_id("poster-link").click()
@@ -124,6 +124,14 @@ def test_contact_code_to_poster_to_scanned_customer_and_360(page, admin, sim, wo
     assert page.get_by_test_id("total-adds").inner_text() == "1"
     assert page.get_by_test_id(f"rep-adds-{added['userid']}").inner_text() == "1"
     shot(page, "contact-code-stats")
+
+    # The code's own page now lists her, greeted, and the rep WeCom picked for her.
+    page.goto(code_url)
+    add = page.get_by_test_id("code-add")
+    assert add.count() == 1 and add.get_attribute("data-userid") == added["userid"]
+    assert "sent" in add.inner_text()
+    assert page.locator('[data-testid="code-assignment"][data-kind="wecom"]').count() == 1
+    shot(page, "contact-code-detail")
 
 
 def test_handover_started_from_the_staff_page_runs_to_the_end(page, admin, stack, sim):

@@ -28,6 +28,7 @@ from app.models import (
     ContactCodeAssignment,
     ContactCodeMember,
     ContactCodeWelcome,
+    Customer,
     Staff,
     StaffStatus,
     utcnow,
@@ -430,6 +431,7 @@ class AddRecord:
     add: ContactCodeAdd
     userid: str
     welcome: ContactCodeWelcome | None
+    customer_name: str = ""
 
     def __getattr__(self, name):  # the schema reads the add's own fields through the record
         return getattr(self.add, name)
@@ -449,22 +451,22 @@ def adds(principal: Principal, code_id: int, *, page: int, per_page: int) -> Pag
     result = paginate(
         select(ContactCodeAdd).where(ContactCodeAdd.code_id == code.id), page, per_page, ContactCodeAdd.id.desc()
     )
-    ids = [a.id for a in result.items]
-    welcomes = (
-        {w.add_id: w for w in db.session.scalars(select(ContactCodeWelcome).where(ContactCodeWelcome.add_id.in_(ids)))}
-        if ids
-        else {}
-    )
-    userids = (
-        dict(
-            db.session.execute(
-                select(Staff.id, Staff.userid).where(Staff.id.in_({a.staff_id for a in result.items}))
-            ).all()
-        )
-        if ids
-        else {}
-    )
-    result.items = [AddRecord(a, userids.get(a.staff_id, ""), welcomes.get(a.id)) for a in result.items]
+    welcomes: dict[int, ContactCodeWelcome] = {}
+    userids: dict[int, str] = {}
+    names: dict[int, str] = {}
+    if result.items:
+        found = select(ContactCodeWelcome).where(ContactCodeWelcome.add_id.in_([a.id for a in result.items]))
+        welcomes = {w.add_id: w for w in db.session.scalars(found)}
+        userids = dict(db.session.execute(
+            select(Staff.id, Staff.userid).where(Staff.id.in_({a.staff_id for a in result.items}))
+        ).all())
+        names = dict(db.session.execute(
+            select(Customer.id, Customer.name).where(Customer.id.in_({a.customer_id for a in result.items}))
+        ).all())
+    result.items = [
+        AddRecord(a, userids.get(a.staff_id, ""), welcomes.get(a.id), names.get(a.customer_id) or "")
+        for a in result.items
+    ]
     return result
 
 
