@@ -164,6 +164,10 @@ def step_contact_codes(demo: Demo) -> None:
     stats = demo.wait_for(totals)
     print(f"  stats: {stats['adds']} add, {stats['welcomes_sent']} welcome sent  "
           f"(GET /api/v1/contact-codes/{code['id']}/stats, …/stats.csv)")
+    for add in demo.api("GET", f"/contact-codes/{code['id']}/adds")["items"]:
+        print(f"  brought {add['customer_name']} (customer #{add['customer_id']}) to {add['userid']}: welcome "
+              f"{add['welcome_status']}, tags {add['tag_status']}  (GET …/adds, …/assignments; "
+              f"the console's /console/contact-codes/{code['id']})")
 
 
 def step_handover(demo: Demo) -> None:
