@@ -104,19 +104,22 @@ class WeComClient(WeChatClient):
                 errcode = "network"
                 raise
             finally:
-                self._count(endpoint, time.perf_counter() - started, errcode)
+                record_call(self._redis, endpoint, time.perf_counter() - started, errcode)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _count(self, endpoint: str, seconds: float, errcode) -> None:
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hincrby(CALLS_KEY, f"{endpoint}:count", 1)
-            pipe.hincrbyfloat(CALLS_KEY, f"{endpoint}:ms", round(seconds * 1000, 3))
-            if errcode:
-                pipe.hincrby(CALLS_KEY, f"{endpoint}:err:{errcode}", 1)
-            pipe.execute()
-        except redis.RedisError:  # metrics must never break a call
-            log.warning("could not record wecom call metrics", exc_info=True)
+
+def record_call(redis_conn: redis.Redis, endpoint: str, seconds: float, errcode) -> None:
+    """Count one call of a WeCom or WeChat endpoint, its time and its error (if any) in the
+    hash :func:`call_stats` reads. Metrics never break the call they measure."""
+    try:
+        pipe = redis_conn.pipeline(transaction=False)
+        pipe.hincrby(CALLS_KEY, f"{endpoint}:count", 1)
+        pipe.hincrbyfloat(CALLS_KEY, f"{endpoint}:ms", round(seconds * 1000, 3))
+        if errcode:
+            pipe.hincrby(CALLS_KEY, f"{endpoint}:err:{errcode}", 1)
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("could not record the metrics of a call to %s", endpoint, exc_info=True)
 
 
 def call_stats(redis_conn: redis.Redis) -> dict[str, dict[str, float]]:

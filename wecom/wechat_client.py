@@ -20,7 +20,7 @@ import requests
 from flask import current_app
 from wechatpy.exceptions import WeChatClientException
 
-from wecom.client import CALLS_KEY
+from wecom.client import record_call
 from wecom.errors import TOKEN_ERRCODES
 
 log = logging.getLogger(__name__)
@@ -136,18 +136,7 @@ class MiniProgramClient:
             errcode = "network"
             raise
         finally:
-            self._count(path, time.perf_counter() - started, errcode)
-
-    def _count(self, endpoint: str, seconds: float, errcode) -> None:
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hincrby(CALLS_KEY, f"{endpoint}:count", 1)
-            pipe.hincrbyfloat(CALLS_KEY, f"{endpoint}:ms", round(seconds * 1000, 3))
-            if errcode:
-                pipe.hincrby(CALLS_KEY, f"{endpoint}:err:{errcode}", 1)
-            pipe.execute()
-        except redis.RedisError:  # metrics must never break a call
-            log.warning("could not record wechat call metrics", exc_info=True)
+            record_call(self._redis, path, time.perf_counter() - started, errcode)
 
 
 def miniprogram_client() -> MiniProgramClient:
