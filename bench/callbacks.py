@@ -63,7 +63,7 @@ def sealed(crypto: CallbackCrypto, xml: str) -> Callback:
 class Sender:
     """A keep-alive HTTP/1.1 connection posting callbacks, as WeCom's servers do. The load
     generator shares the box's two cores with what it measures, so it is plain http.client
-    with everything encoded in advance (requests costs ~3× the CPU per call)."""
+    with everything encoded in advance (~0.2 ms of CPU a call; requests took ~1.6 ms)."""
 
     def __init__(self, base: str):
         url = urlsplit(base)
@@ -206,7 +206,7 @@ def main() -> None:
         wait_workers(redis.Redis.from_url(REDIS_URL), 2)
         roles = {"workers": [w.pid for w in workers], "app (gunicorn)": [app.pid],
                  "simulator": [sim.pid]}
-        cpu_before = {**cpu_snapshot(roles), "benchmark clients": {os.getpid(): sum(os.times()[:2])}}
+        cpu_before = cpu_snapshot(roles, own="benchmark clients")
         started = time.perf_counter()
         e2e_ack_rps = closed_loop(app_url, events, 120.0)
         acked = time.perf_counter()
@@ -220,7 +220,7 @@ def main() -> None:
                 time.sleep(0.05)
             customers = conn.execute(text("SELECT count(*) FROM customer")).scalar()
         finished = time.perf_counter()
-        cpu = cpu_used(cpu_before, {**cpu_snapshot(roles), "benchmark clients": {os.getpid(): sum(os.times()[:2])}})
+        cpu = cpu_used(cpu_before, cpu_snapshot(roles, own="benchmark clients"))
         engine.dispose()
         paths = {k.decode(): int(v) for k, v in redis.Redis.from_url(REDIS_URL).hgetall("events:paths").items()}
 

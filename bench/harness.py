@@ -104,10 +104,14 @@ def _stats() -> dict[int, tuple[int, str, float]]:
     return out
 
 
-def cpu_snapshot(roots: dict[str, list[int]], by_name: tuple[str, ...] = ("postgres", "redis-server")) -> dict:
+DATABASE_SERVERS = ("postgres", "redis-server")
+
+
+def cpu_snapshot(roots: dict[str, list[int]], own: str) -> dict:
     """CPU seconds used so far, per process, by each group of process trees (a name → its root
-    pids; children such as gunicorn's workers count with their root) and by every process of
-    each command name in ``by_name`` (the database servers). :func:`cpu_used` takes two."""
+    pids; children such as gunicorn's workers count with their root), by this process alone
+    under the name ``own`` (its children are the groups'), and by every process of each of the
+    :data:`DATABASE_SERVERS`, by command name. :func:`cpu_used` takes two."""
     stats = _stats()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in stats.items():
@@ -117,7 +121,8 @@ def cpu_snapshot(roots: dict[str, list[int]], by_name: tuple[str, ...] = ("postg
         return [pid] + [p for c in children.get(pid, []) for p in tree(c)] if pid in stats else []
 
     out = {group: {p: stats[p][2] for pid in pids for p in tree(pid)} for group, pids in roots.items()}
-    for name in by_name:
+    out[own] = {os.getpid(): sum(os.times()[:2])}
+    for name in DATABASE_SERVERS:
         out[name] = {pid: cpu for pid, (_, n, cpu) in stats.items() if n == name}
     return out
 

@@ -9,9 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Every run takes its screenshots; only UPDATE_SCREENSHOTS=1 writes them over the README's
 # (their bytes change on every run, so writing them always would leave every checkout dirty).
-SCREENSHOTS = ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else (
-    ROOT / "instance" / "screenshots"
-)
+SCREENSHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "instance") / "screenshots"
 # How long a page (or a poll) waits for the worker to have processed something.
 SETTLE_TIMEOUT_MS = 30_000
 

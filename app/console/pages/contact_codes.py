@@ -85,14 +85,17 @@ def contact_codes_detail(code_id: int):
     principal = current_principal()
     code = codes.get(principal, code_id)
     landing = url_for("landing.land", state=code.state, _external=True)
-    adds = assignments = None
+    lists = {}
     if principal.is_admin:  # other reps' customers: admins only, as in the API
-        adds = codes.adds(principal, code_id, page=page_arg("adds_page"), per_page=LIST_PER_PAGE)
-        assignments = codes.assignments(principal, code_id, page=page_arg("assignments_page"), per_page=LIST_PER_PAGE)
-    reps = {m.staff_id: m.staff for m in code.members}
+        lists = {
+            "adds": codes.adds(principal, code_id, page=page_arg("adds_page"), per_page=LIST_PER_PAGE),
+            "assignments": codes.assignments(
+                principal, code_id, page=page_arg("assignments_page"), per_page=LIST_PER_PAGE
+            ),
+            "reps": {member.staff_id: member.staff for member in code.members},
+        }
     return render_template(
-        "console/contact_codes/detail.html", code=code, landing_url=landing, weekdays=WEEKDAYS,
-        adds=adds, assignments=assignments, reps=reps,
+        "console/contact_codes/detail.html", code=code, landing_url=landing, weekdays=WEEKDAYS, **lists
     )
 
 
